@@ -1,0 +1,117 @@
+"""The `smartcity` command."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from datetime import datetime
+
+from smartcity.errors import ConfigError, SmartcityError
+from smartcity.settings import load_settings
+from smartcity.simulator.faults import MALFORMED_KINDS
+
+
+def _utc_time(text: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (e.g. 2026-11-29T08:00:00Z)")
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} has no timezone; add Z for UTC")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
+    return value
+
+
+def _kinds(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in MALFORMED_KINDS]
+    if unknown or not kinds:
+        raise argparse.ArgumentTypeError(f"unknown kind(s) {unknown}; choose from {','.join(MALFORMED_KINDS)}")
+    return kinds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="smartcity", description="Real-time lakehouse for city operations.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sim = sub.add_parser("simulate", help="run the city simulator into Kafka")
+    sim.add_argument("--events", type=int, help="stop after this many events")
+    sim.add_argument("--duration", type=float, help="stop after this many seconds (wall clock)")
+    sim.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
+    sim.add_argument("--speed", type=float, default=1.0,
+                     help="simulated seconds per real second (default 1 = real time; 0 = as fast as possible)")
+    sim.add_argument("--start", type=_utc_time, help="simulated start time, ISO-8601 UTC (default: now)")
+    sim.add_argument("--seed", type=int, default=42)
+    sim.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
+    sim.add_argument("--late-share", type=_share, default=0.0, help="share of events sent late (0..1)")
+    sim.add_argument("--max-lateness", type=int, default=900, help="latest a late event arrives, seconds")
+    sim.add_argument("--malformed-share", type=_share, default=0.0, help="share of malformed messages (0..1)")
+    sim.add_argument("--malformed-kinds", type=_kinds, default=MALFORMED_KINDS,
+                     help=f"comma-separated, among {','.join(MALFORMED_KINDS)}")
+    sim.add_argument("--partitions", type=int, help="partitions per topic when creating topics")
+    sim.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    stack = sub.add_parser("stack", help="the embedded local services")
+    stack.add_argument("action", choices=["up", "down", "status"])
+
+    demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
+    demo.add_argument("--events", type=int, default=200_000, help="events to simulate (default 200000)")
+    demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    try:
+        return _dispatch(args)
+    except SmartcityError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+
+def _dispatch(args: argparse.Namespace) -> int:
+    settings = load_settings()
+    if args.command == "simulate":
+        from smartcity.simulator.run import SimulationConfig, format_report, run_simulation
+
+        config = SimulationConfig(
+            events=args.events, duration_s=args.duration, rate=args.rate, speed=args.speed, start=args.start,
+            seed=args.seed, vehicles=args.vehicles, late_share=args.late_share,
+            max_lateness_s=args.max_lateness, malformed_share=args.malformed_share,
+            malformed_kinds=args.malformed_kinds, partitions=args.partitions, progress=not args.no_progress)
+        report = run_simulation(settings, config)
+        print(format_report(report))
+        return 1 if report.failed else 0
+    if args.command == "stack":
+        from smartcity import stack
+        from smartcity.console import table
+
+        if args.action == "up":
+            print("\n".join(stack.up(settings)))
+        elif args.action == "down":
+            print("\n".join(stack.down(settings)))
+        else:
+            print(table(["service", "state", "address", "pid", "log"], stack.status(settings)))
+        return 0
+    if args.command == "demo":
+        from smartcity.demo import run_demo
+
+        return run_demo(settings, events=args.events, keep_stack=args.keep_stack)
+    raise ConfigError(f"unknown command {args.command}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

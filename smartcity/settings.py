@@ -1,0 +1,109 @@
+"""One settings object for every component, read from `SMARTCITY_*` environment variables or `.env`.
+
+The same names serve the embedded default (one machine, no cloud account) and an AWS / cluster
+deployment: leave a setting unset and the embedded service started by `smartcity stack up` is used.
+`.env.example` documents every variable.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from smartcity.errors import ConfigError
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SMARTCITY_", env_file=".env", extra="ignore",
+                                      validate_default=True)
+
+    env: Literal["embedded", "aws"] = Field("embedded", description="Which deployment the resources target")
+    home: Path = Field(Path(".smartcity"), description="Project-local state folder (stack, lake, logs)")
+
+    # Embedded stack
+    broker_port: int = Field(19092, ge=1024, le=65535, description="Port of the embedded Kafka broker")
+    postgres_port: int = Field(15432, ge=1024, le=65535, description="Port of the embedded PostgreSQL")
+
+    # Kafka
+    kafka_bootstrap_servers: str | None = Field(None, description="host:port[,host:port]; unset = embedded")
+    kafka_security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: str | None = None
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: SecretStr | None = None
+    kafka_ssl_ca_location: str | None = None
+    topic_partitions: int = Field(3, ge=1, le=1024, description="Partitions of each topic when created")
+
+    # Lake, warehouse, Spark, AWS
+    lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
+    warehouse_url: SecretStr | None = Field(None, description="postgresql:// URL; unset = embedded")
+    spark_master: str = "local[*]"
+    aws_region: str = "us-east-1"
+    s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset = AWS")
+
+    @field_validator("kafka_bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        for server in value.split(","):
+            host, sep, port = server.strip().rpartition(":")
+            if not sep or not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port], got {value!r}")
+        return value.strip()
+
+    @cached_property
+    def home_dir(self) -> Path:
+        return self.home.expanduser().resolve()
+
+    @property
+    def uses_embedded_broker(self) -> bool:
+        return self.kafka_bootstrap_servers is None
+
+    @property
+    def bootstrap_servers(self) -> str:
+        return self.kafka_bootstrap_servers or f"127.0.0.1:{self.broker_port}"
+
+    @property
+    def uses_embedded_postgres(self) -> bool:
+        return self.warehouse_url is None
+
+    @property
+    def warehouse_dsn(self) -> str:
+        if self.warehouse_url is not None:
+            return self.warehouse_url.get_secret_value()
+        return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/smartcity"
+
+    @property
+    def lake(self) -> str:
+        return self.lake_uri or (self.home_dir / "lake").as_uri()
+
+    def kafka_config(self) -> dict[str, str]:
+        """librdkafka client settings shared by producers, consumers and admin clients."""
+        config = {"bootstrap.servers": self.bootstrap_servers,
+                  "security.protocol": self.kafka_security_protocol}
+        if self.kafka_sasl_mechanism:
+            config["sasl.mechanism"] = self.kafka_sasl_mechanism
+        if self.kafka_sasl_username:
+            config["sasl.username"] = self.kafka_sasl_username
+        if self.kafka_sasl_password is not None:
+            config["sasl.password"] = self.kafka_sasl_password.get_secret_value()
+        if self.kafka_ssl_ca_location:
+            config["ssl.ca.location"] = self.kafka_ssl_ca_location
+        return config
+
+
+def load_settings(**overrides) -> Settings:
+    """Read settings, turning validation errors into one message that names the variable to fix."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            name = "SMARTCITY_" + "_".join(str(p) for p in err["loc"]).upper()
+            shown = "<hidden>" if name.endswith(("PASSWORD", "URL")) else repr(err.get("input"))
+            problems.append(f"{name}: {err['msg']} (got {shown})")
+        raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None

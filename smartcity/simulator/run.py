@@ -1,0 +1,243 @@
+"""`smartcity simulate`: drive the World and produce its events to Kafka.
+
+`EventStream` turns simulated seconds into encoded Kafka messages (with the requested late and malformed
+ones) and knows nothing about Kafka, so tests can inspect exactly what would be sent. `run_simulation`
+paces the stream (events per second and/or simulated speed), produces it with an idempotent producer,
+shows progress and returns per-topic statistics.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+
+import orjson
+from tqdm import tqdm
+
+from smartcity import contracts
+from smartcity.errors import ConfigError
+from smartcity.kafka import check_broker, ensure_topics, make_producer
+from smartcity.settings import Settings
+from smartcity.simulator.faults import MALFORMED_KINDS, LateBuffer, MalformedInjector
+from smartcity.simulator.world import World
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulationConfig:
+    events: int | None = None  # stop after generating this many events ...
+    duration_s: float | None = None  # ... or after this many wall-clock seconds
+    rate: float = 0.0  # events per wall-clock second; 0 = as fast as possible
+    speed: float = 0.0  # simulated seconds per wall-clock second; 0 = not tied to the wall clock
+    start: datetime | None = None  # simulated start time (UTC); default now
+    seed: int = 42
+    vehicles: int = 2000
+    late_share: float = 0.0
+    max_lateness_s: int = 900
+    malformed_share: float = 0.0
+    malformed_kinds: tuple[str, ...] = MALFORMED_KINDS
+    partitions: int | None = None  # topic partitions when creating topics; default from settings
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.events is None and self.duration_s is None:
+            problems.append("give --events or --duration (or both)")
+        if self.events is not None and self.events < 1:
+            problems.append("--events must be at least 1")
+        if self.duration_s is not None and self.duration_s <= 0:
+            problems.append("--duration must be positive")
+        if self.rate < 0 or self.speed < 0:
+            problems.append("--rate and --speed must be >= 0 (0 = as fast as possible)")
+        for name in ("late_share", "malformed_share"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"--{name.replace('_', '-')} must be between 0 and 1")
+        if self.max_lateness_s < 30:
+            problems.append("--max-lateness must be at least 30 seconds")
+        if self.vehicles < 10:
+            problems.append("--vehicles must be at least 10")
+        unknown = set(self.malformed_kinds) - set(MALFORMED_KINDS)
+        if unknown or not self.malformed_kinds:
+            problems.append(f"--malformed-kinds must be among {', '.join(MALFORMED_KINDS)}")
+        if self.partitions is not None and self.partitions < 1:
+            problems.append("--partitions must be at least 1")
+        if self.start is not None and self.start.tzinfo is None:
+            problems.append("--start must carry a timezone, e.g. 2026-11-29T08:00:00Z")
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    key: bytes
+    value: bytes
+    late: bool = False
+    malformed: str | None = None  # kind of corruption, None for a valid event
+    expected_reason: str | None = None  # what validation must say about a malformed message
+
+
+class EventStream:
+    """Simulated seconds in, Kafka messages out (deterministic for a seed)."""
+
+    def __init__(self, config: SimulationConfig, world: World | None = None):
+        self.world = world or World(seed=config.seed, vehicles=config.vehicles, start=config.start)
+        self.malformed = MalformedInjector(config.malformed_share, tuple(config.malformed_kinds))
+        self.late = LateBuffer(config.late_share, 30, config.max_lateness_s, random.Random(config.seed + 1))
+        self.generated = 0
+
+    def tick(self, budget: int | None = None) -> list[Message]:
+        """Advance one simulated second; at most `budget` newly generated events (held ones excluded)."""
+        events = self.world.step()
+        if budget is not None:
+            events = events[:budget]
+        self.generated += len(events)
+        now = self.world.tick
+        out = []
+        for contract, record in events:
+            late = self.late.choose()
+            msg = self._encode(contract, record, late)
+            if late:
+                self.late.hold(now, msg)
+            else:
+                out.append(msg)
+        out.extend(self.late.due(now))
+        return out
+
+    def drain(self) -> list[Message]:
+        """Held-back late messages still waiting: sent when the run ends."""
+        return self.late.drain()
+
+    def _encode(self, contract: contracts.EventContract, record: dict, late: bool) -> Message:
+        key = record[contract.key].encode()
+        bad = self.malformed.maybe_corrupt(contract, record)
+        if bad is None:
+            return Message(contract.topic, key, orjson.dumps(record), late)
+        return Message(contract.topic, key, bad.payload, late, bad.kind, bad.expected_reason)
+
+
+@dataclass
+class TopicStats:
+    sent: int = 0  # acknowledged by the broker
+    failed: int = 0  # delivery failed (error from the broker, or still queued at exit)
+    late: int = 0
+    malformed: Counter = field(default_factory=Counter)
+
+
+@dataclass
+class SimulationReport:
+    topics: dict[str, TopicStats]
+    seconds: float
+    simulated_seconds: int
+    start: datetime
+    end: datetime
+
+    @property
+    def sent(self) -> int:
+        return sum(s.sent for s in self.topics.values())
+
+    @property
+    def failed(self) -> int:
+        return sum(s.failed for s in self.topics.values())
+
+    @property
+    def events_per_second(self) -> float:
+        return (self.sent + self.failed) / self.seconds if self.seconds else 0.0
+
+
+def run_simulation(settings: Settings, config: SimulationConfig) -> SimulationReport:
+    check_broker(settings)
+    topics = [c.topic for c in contracts.CONTRACTS]
+    ensure_topics(settings, topics, config.partitions)
+    stats = {t: TopicStats() for t in topics}
+    attempted: Counter = Counter()
+
+    def on_delivery_error(err, msg) -> None:  # called only for failed deliveries
+        stats[msg.topic()].failed += 1
+        if stats[msg.topic()].failed <= 3:
+            log.error("delivery to %s failed: %s", msg.topic(), err.str())
+
+    producer = make_producer(settings, on_delivery_error)
+    stream = EventStream(config)
+    bar = tqdm(total=config.events, unit="ev", desc="simulate", disable=not config.progress,
+               file=sys.stderr, mininterval=0.5, smoothing=0.1)
+    started = time.monotonic()
+    produced = 0
+
+    def produce(batch: list[Message]) -> None:
+        nonlocal produced
+        for m in batch:
+            while True:
+                try:
+                    producer.produce(m.topic, m.value, m.key)
+                    break
+                except BufferError:  # local queue full: let librdkafka drain it, then retry
+                    producer.poll(0.05)
+            attempted[m.topic] += 1
+            if m.late:
+                stats[m.topic].late += 1
+            if m.malformed:
+                stats[m.topic].malformed[m.malformed] += 1
+        producer.poll(0)
+        produced += len(batch)
+        bar.update(len(batch))
+
+    try:
+        while True:
+            elapsed = time.monotonic() - started
+            if config.duration_s is not None and elapsed >= config.duration_s:
+                break
+            budget = None if config.events is None else config.events - stream.generated
+            if budget is not None and budget <= 0:
+                break
+            batch = stream.tick(budget)
+            _pace(started, stream.world.tick, produced + len(batch), config)
+            produce(batch)
+        produce(stream.drain())
+        remaining = producer.flush(30)
+        if remaining:
+            log.error("%d messages still undelivered after 30 s; purging them as failed", remaining)
+            producer.purge()
+            producer.poll(1)
+    except KeyboardInterrupt:
+        log.warning("interrupted: flushing what was produced")
+        producer.flush(10)
+    finally:
+        bar.close()
+    seconds = time.monotonic() - started
+    for topic, s in stats.items():
+        s.sent = attempted[topic] - s.failed
+    world = stream.world
+    return SimulationReport(stats, seconds, world.tick, world.start, world.sim_time)
+
+
+def _pace(started: float, sim_tick: int, produced: int, config: SimulationConfig) -> None:
+    """Sleep until both the simulated clock and the event rate allow the next batch."""
+    wait = 0.0
+    if config.speed > 0:
+        wait = max(wait, sim_tick / config.speed - (time.monotonic() - started))
+    if config.rate > 0:
+        wait = max(wait, produced / config.rate - (time.monotonic() - started))
+    if wait > 0:
+        time.sleep(wait)
+
+
+def format_report(report: SimulationReport) -> str:
+    from smartcity.console import table
+
+    rows = []
+    for topic, s in report.topics.items():
+        malformed = ", ".join(f"{k} {v}" for k, v in sorted(s.malformed.items())) or "-"
+        rows.append([topic, s.sent, s.failed, s.late, sum(s.malformed.values()), malformed])
+    rows.append(["total", report.sent, report.failed, sum(s.late for s in report.topics.values()),
+                 sum(sum(s.malformed.values()) for s in report.topics.values()), ""])
+    head = (f"simulated {report.start:%Y-%m-%d %H:%M:%S} -> {report.end:%H:%M:%S} UTC "
+            f"({report.simulated_seconds} s of city time) in {report.seconds:.1f} s wall time, "
+            f"{report.events_per_second:,.0f} events/s")
+    return head + "\n" + table(["topic", "sent", "failed", "late", "malformed", "malformed by kind"], rows)

