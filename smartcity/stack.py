@@ -74,6 +74,7 @@ def _alive(state: ServiceState, marker: str) -> bool:
 
 def _check_port_free(port: int, what: str, variable: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # lingering TIME_WAIT is not "in use"
         try:
             s.bind(("127.0.0.1", port))
         except OSError:

@@ -15,6 +15,8 @@ import numpy as np
 ORIGIN_LAT, ORIGIN_LON = 52.3400, 4.8600  # south-west corner of the city
 METERS_PER_DEG_LAT = 111_320.0
 
+CAMERA_POSITION = 0.9  # cameras sit near the end of a segment, watching vehicles reach the junction
+
 ZONE_NAMES = ("Westfield", "Old Town", "Harbour", "Riverside", "Central", "Docklands",
               "University", "Northgate", "Airport Road")
 
@@ -94,13 +96,15 @@ class City:
         rng = np.random.default_rng(seed)
         self.cameras: list[Camera] = []
         self.camera_of_segment = np.full(len(seg), -1)
+        # Distance along each segment at which its camera counts; beyond the end where there is none.
+        self.camera_line_m = np.full(len(seg), np.inf)
         for idx, s in enumerate(seg):
             share = camera_share if s.road_class != "residential" else camera_share / 5
             if rng.random() < share:
-                # Cameras sit near the end of the segment, watching vehicles reach the junction.
-                lat = float(self.seg_lat0[idx] + 0.9 * self.seg_dlat[idx])
-                lon = float(self.seg_lon0[idx] + 0.9 * self.seg_dlon[idx])
+                lat = float(self.seg_lat0[idx] + CAMERA_POSITION * self.seg_dlat[idx])
+                lon = float(self.seg_lon0[idx] + CAMERA_POSITION * self.seg_dlon[idx])
                 self.camera_of_segment[idx] = len(self.cameras)
+                self.camera_line_m[idx] = CAMERA_POSITION * s.length_m
                 self.cameras.append(Camera(f"CAM-{len(self.cameras) + 1:04d}", idx, lat, lon))
 
         self.stations = [Station(f"WS-{z.zone_id}", i, z.latitude, z.longitude)

@@ -67,7 +67,7 @@ class Incident:
 
 class World:
     def __init__(self, seed: int = 42, vehicles: int = 2000, start: datetime | None = None,
-                 city: City | None = None, record_passages: bool = False):
+                 city: City | None = None):
         if vehicles < 10:
             raise ValueError("the city needs at least 10 vehicles")
         self.city = city or City(seed=seed)
@@ -81,8 +81,6 @@ class World:
         self._incident_seq = 0
         self._cam_counts = np.zeros((len(self.city.cameras), 4), dtype=np.int64)
         self._cam_speed_sum = np.zeros(len(self.city.cameras))
-        # (camera index, window end tick, vehicle type code, vehicle index) for tests / audits
-        self.passages: list[tuple[int, int, int, int]] | None = [] if record_passages else None
         self._time_prefix_tick = -1
         self._time_prefix = ""
         self._arrived: list[Incident] = []  # units that reached their incident during this step
@@ -210,7 +208,14 @@ class World:
         speed = np.clip(speed, 0.0, 36.0)
         speed[~moving] = 0.0
         self.speed = speed
-        self.pos += speed
+        line = city.camera_line_m[seg]
+        before = self.pos
+        self.pos = before + speed
+        crossed = np.flatnonzero((before < line) & (self.pos >= line))  # passed a camera this second
+        if len(crossed):
+            cams = city.camera_of_segment[seg[crossed]]
+            np.add.at(self._cam_counts, (cams, self.vtype[crossed]), 1)
+            np.add.at(self._cam_speed_sum, cams, speed[crossed])
         self.odometer += speed / 1000.0
         self.energy -= speed * np.where(self.vtype == TRUCK, 2.5e-4, 1.2e-4)
         refuel = self.energy < 5
@@ -229,14 +234,7 @@ class World:
     def _leave_segment(self, i: int) -> None:
         city = self.city
         old = int(self.seg[i])
-        cam = int(city.camera_of_segment[old])
         vtype = int(self.vtype[i])
-        if cam >= 0:
-            self._cam_counts[cam, vtype] += 1
-            self._cam_speed_sum[cam] += self.speed[i]
-            if self.passages is not None:
-                window_end = -(-self.tick // CAMERA_WINDOW_S) * CAMERA_WINDOW_S
-                self.passages.append((cam, window_end, vtype, i))
         self.pos[i] -= city.seg_length[old]
         node = city.segments[old].to_node
         if vtype == BUS:

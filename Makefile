@@ -1,0 +1,32 @@
+# Two commands (see README): `make demo` runs the main job, `make test` runs the tests.
+# Both create the virtual environment on first use (Python 3.11 + Java 17 needed on the machine).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+
+.PHONY: demo test bench stack-up stack-down clean
+
+$(BIN)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[test]'
+	touch $@
+
+demo: $(BIN)/.installed
+	$(BIN)/smartcity demo
+
+test: $(BIN)/.installed
+	$(BIN)/pytest
+
+bench: $(BIN)/.installed
+	$(BIN)/python bench/simulator_throughput.py
+
+stack-up: $(BIN)/.installed
+	$(BIN)/smartcity stack up
+
+stack-down: $(BIN)/.installed
+	$(BIN)/smartcity stack down
+
+clean:
+	-$(BIN)/smartcity stack down
+	rm -rf .smartcity

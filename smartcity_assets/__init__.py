@@ -1,0 +1,1 @@
+"""Dagster code location of the smartcity lakehouse (software-defined assets, checks, sensors)."""

@@ -1,0 +1,74 @@
+"""The embedded stack: up -> status -> down leaves no process or port behind; clear errors."""
+
+from __future__ import annotations
+
+import socket
+
+import psutil
+import pytest
+
+from smartcity import stack
+from smartcity.errors import StackError
+
+from .conftest import embedded_settings
+
+
+def _port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.fixture
+def settings(tmp_path):
+    settings = embedded_settings(tmp_path)
+    yield settings
+    stack.down(settings)  # whatever a failing test left running
+
+
+def test_up_status_down_leaves_nothing_behind(settings):
+    lines = stack.up(settings)
+    assert [l.split(":")[0] for l in lines] == ["broker", "postgres"]
+    assert all("started" in l for l in lines)
+    rows = {r[0]: r for r in stack.status(settings)}
+    assert rows["broker"][1] == rows["postgres"][1] == "running"
+    pids = [int(rows["broker"][3]), int(rows["postgres"][3])]
+    postgres_children = psutil.Process(pids[1]).children(recursive=True)
+    assert _port_open(settings.broker_port) and _port_open(settings.postgres_port)
+
+    import psycopg2
+    with psycopg2.connect(settings.warehouse_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT current_database(), version()")
+        db, version = cur.fetchone()
+    assert db == "smartcity" and "PostgreSQL 18" in version
+
+    assert all("already running" in l for l in stack.up(settings))  # idempotent
+
+    down = stack.down(settings)
+    assert any("broker: stopped" in l for l in down) and any("postgres: stopped" in l for l in down)
+    assert postgres_children and not any(p.is_running() for p in postgres_children)
+    assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
+    assert not _port_open(settings.broker_port) and not _port_open(settings.postgres_port)
+    assert {r[1] for r in stack.status(settings)} == {"stopped"}
+    assert stack.down(settings) == ["nothing to stop: the stack was not started from this folder"]
+
+    # a second life works (PostgreSQL keeps its data folder; the broker starts empty)
+    stack.up(settings)
+    assert {r[1] for r in stack.status(settings)} == {"running"}
+    stack.down(settings)
+
+
+def test_taken_port_is_a_clear_error(settings):
+    with socket.socket() as blocker:
+        blocker.bind(("127.0.0.1", settings.broker_port))
+        blocker.listen()
+        with pytest.raises(StackError, match=f"port {settings.broker_port} .* SMARTCITY_BROKER_PORT"):
+            stack.up(settings)
+    assert stack.status(settings)[0][1] == "stopped"
+
+
+def test_external_services_are_not_started(tmp_path):
+    settings = embedded_settings(tmp_path, kafka_bootstrap_servers="kafka.example:9092",
+                                 warehouse_url="postgresql://bi@warehouse.example/smartcity")
+    assert stack.up(settings) == ["broker: external (configured in settings), not started",
+                                  "postgres: external (configured in settings), not started"]
+    assert stack.down(settings) == ["nothing to stop: the stack was not started from this folder"]

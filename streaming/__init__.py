@@ -1,0 +1,1 @@
+"""Spark Structured Streaming: Kafka topics -> raw zone of the lake, exactly once."""
