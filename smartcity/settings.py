@@ -41,6 +41,16 @@ class Settings(BaseSettings):
     lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
     warehouse_url: SecretStr | None = Field(None, description="postgresql:// URL; unset = embedded")
     spark_master: str = "local[*]"
+    spark_driver_memory: str = "2g"
+
+    # Streaming job (Kafka -> raw zone)
+    checkpoint_location: str | None = Field(None, description="unset = <home>/checkpoints/raw")
+    stream_id: str | None = Field(None, pattern=r"^[0-9a-f]{16}$",
+                                  description="id of the stream in manifests; unset = kept in the local checkpoint")
+    trigger_interval_s: float = Field(1.0, gt=0, description="micro-batch interval of `smartcity stream`")
+    max_offsets_per_trigger: int | None = Field(None, ge=1, description="cap on Kafka records per micro-batch")
+    starting_offsets: str = Field("earliest", description="earliest | latest | JSON per topic partition")
+    fail_on_data_loss: bool = Field(True, description="fail when checkpointed Kafka offsets no longer exist")
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset = AWS")
 
@@ -80,6 +90,10 @@ class Settings(BaseSettings):
     @property
     def lake(self) -> str:
         return self.lake_uri or (self.home_dir / "lake").as_uri()
+
+    @property
+    def checkpoint(self) -> str:
+        return self.checkpoint_location or str(self.home_dir / "checkpoints" / "raw")
 
     def kafka_config(self) -> dict[str, str]:
         """librdkafka client settings shared by producers, consumers and admin clients."""

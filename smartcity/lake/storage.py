@@ -1,0 +1,157 @@
+"""`Lake`: one root URI (file:///path or s3://bucket/prefix) and the pyarrow filesystem behind it.
+
+Picklable (Spark ships it to executors); the filesystem is created lazily in each process. S3 goes
+through `pyarrow.fs.S3FileSystem` with an optional endpoint override for S3-compatible services
+(MinIO, moto); credentials come from the usual AWS environment variables / instance profile.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import uuid
+from dataclasses import dataclass, field
+from urllib.parse import urlparse
+
+import pyarrow as pa
+import pyarrow.fs as pafs
+import pyarrow.parquet as pq
+
+from smartcity.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class Lake:
+    uri: str
+    s3_endpoint_url: str | None = None
+    region: str = "us-east-1"
+    _fs: list = field(default_factory=list, init=False, repr=False, compare=False)  # lazy, per process
+
+    def __post_init__(self) -> None:
+        scheme = urlparse(self.uri).scheme
+        if scheme not in ("file", "s3"):
+            raise ConfigError(f"lake URI must start with file:// or s3://, got {self.uri!r} (SMARTCITY_LAKE_URI)")
+
+    @classmethod
+    def from_settings(cls, settings) -> "Lake":
+        return cls(settings.lake, settings.s3_endpoint_url, settings.aws_region)
+
+    def __getstate__(self):
+        return {"uri": self.uri, "s3_endpoint_url": self.s3_endpoint_url, "region": self.region}
+
+    def __setstate__(self, state):
+        for k, v in state.items():
+            object.__setattr__(self, k, v)
+        object.__setattr__(self, "_fs", [])
+
+    @property
+    def is_s3(self) -> bool:
+        return self.uri.startswith("s3://")
+
+    @property
+    def root(self) -> str:
+        """Root path as the filesystem sees it: `/abs/path` locally, `bucket/prefix` on S3."""
+        parsed = urlparse(self.uri)
+        if self.is_s3:
+            return (parsed.netloc + parsed.path).rstrip("/")
+        return parsed.path.rstrip("/") or "/"
+
+    @property
+    def fs(self) -> pafs.FileSystem:
+        if not self._fs:
+            if self.is_s3:
+                kwargs = {"region": self.region}
+                if self.s3_endpoint_url:
+                    endpoint = urlparse(self.s3_endpoint_url)
+                    kwargs.update(endpoint_override=endpoint.netloc or endpoint.path,
+                                  scheme=endpoint.scheme or "https")
+                self._fs.append(pafs.S3FileSystem(**kwargs))
+            else:
+                self._fs.append(pafs.LocalFileSystem())
+        return self._fs[0]
+
+    # -- paths ------------------------------------------------------------------------------------
+
+    def path(self, *parts: str) -> str:
+        return "/".join([self.root, *parts])
+
+    def uri_of(self, path: str) -> str:
+        return ("s3://" if self.is_s3 else "file://") + path
+
+    def relative(self, path: str) -> str:
+        return path[len(self.root) + 1:]
+
+    # -- operations ---------------------------------------------------------------------------------
+
+    def exists(self, path: str) -> bool:
+        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+
+    def read_bytes(self, path: str) -> bytes:
+        with self.fs.open_input_stream(path) as f:
+            return f.read()
+
+    def write_bytes(self, path: str, data: bytes) -> None:
+        """Write a whole object so that readers see all of it or nothing (S3 PUT; local rename)."""
+        if self.is_s3:
+            with self.fs.open_output_stream(path) as f:
+                f.write(data)
+            return
+        self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        self.fs.move(tmp, path)
+
+    def write_parquet(self, table: pa.Table, path: str) -> int:
+        """Write one Parquet file (zstd) atomically; returns its size in bytes."""
+        buffer = io.BytesIO()
+        pq.write_table(table, buffer, compression="zstd", row_group_size=256 * 1024)
+        data = buffer.getvalue()
+        self.write_bytes(path, data)
+        return len(data)
+
+    def read_parquet(self, paths: list[str], schema: pa.Schema | None = None) -> pa.Table:
+        if not paths:
+            return schema.empty_table() if schema is not None else pa.table({})
+        tables = [pq.read_table(p, filesystem=self.fs) for p in paths]
+        return pa.concat_tables(tables, promote_options="default")
+
+    def list_dir(self, path: str, recursive: bool = False) -> list[pafs.FileInfo]:
+        """Files below `path` (empty if it does not exist), in name order."""
+        selector = pafs.FileSelector(path, recursive=recursive, allow_not_found=True)
+        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        return sorted(infos, key=lambda i: i.path)
+
+    def list_subdirs(self, path: str) -> list[str]:
+        selector = pafs.FileSelector(path, recursive=False, allow_not_found=True)
+        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
+
+    def list_names_after(self, directory: str, after: str) -> list[str]:
+        """Names of the files directly in `directory` that sort after `after`, in order.
+
+        On S3 this is one ListObjectsV2 with StartAfter, so its cost grows with what is new, not with
+        what was listed before; locally it is a directory scan (names only, no file is opened).
+        """
+        if not self.is_s3:
+            try:
+                return sorted(n for n in os.listdir(directory) if n > after and ".tmp-" not in n)
+            except FileNotFoundError:
+                return []
+        bucket, _, prefix = directory.partition("/")
+        prefix = prefix + "/"
+        names = []
+        paginator = self.s3_client().get_paginator("list_objects_v2")
+        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/", StartAfter=prefix + after):
+            names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+        return names
+
+    def s3_client(self):
+        import boto3
+
+        return boto3.client("s3", region_name=self.region, endpoint_url=self.s3_endpoint_url)
+
+    def delete(self, path: str) -> None:
+        try:
+            self.fs.delete_file(path)
+        except FileNotFoundError:
+            pass

@@ -1,0 +1,307 @@
+"""A Kafka source for Spark Structured Streaming, on confluent-kafka and Spark's Python data source API.
+
+Spark's built-in `kafka` source needs a jar that cannot be downloaded here; this one needs nothing but
+PyPI. It behaves like the built-in one where it matters:
+
+- Offsets live in Spark's checkpoint as {"offsets": {"topic/partition": next offset}}; a restarted query
+  resumes exactly where it committed. Each Kafka partition's offset range is one Spark input partition,
+  read on an executor with assign/seek (no consumer group).
+- Options: `kafka.bootstrap.servers` (and any other `kafka.*` client setting, e.g. SASL/TLS), `topics`
+  (comma separated), `startingOffsets` (earliest | latest | JSON {"topic": {"0": 42}}, -2 = earliest,
+  -1 = latest), `maxOffsetsPerTrigger`, `failOnDataLoss` (default true).
+- Trigger.AvailableNow: the end offsets are fixed when the query starts.
+- The end of a partition is the high watermark carried in Fetch responses, not ListOffsets(latest):
+  some brokers (the embedded tansu) answer ListOffsets with the last batch's base offset + 1, which
+  would leave the tail of a partition unread until more data arrives.
+- Offsets that no longer exist (retention, or an in-memory broker that restarted empty) fail the query
+  with a message saying what happened, or — with failOnDataLoss=false — continue from the earliest
+  available offset with a warning. New partitions are read from their earliest offset.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Iterator
+
+import pyarrow as pa
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
+from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
+
+from streaming.schemas import KAFKA_RECORD, spark_from_arrow
+
+log = logging.getLogger("smartcity.streaming.kafka_source")
+
+EARLIEST, LATEST = -2, -1
+READ_BATCH_ROWS = 20_000
+STALL_TIMEOUT_S = 120.0  # an executor waiting this long for a planned offset fails the task
+
+
+class DataLossError(RuntimeError):
+    pass
+
+
+def _key(topic: str, partition: int) -> str:
+    return f"{topic}/{partition}"
+
+
+def _split(key: str) -> tuple[str, int]:
+    topic, _, partition = key.rpartition("/")
+    return topic, int(partition)
+
+
+class KafkaSource(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return "smartcity_kafka"
+
+    def schema(self):
+        return spark_from_arrow(KAFKA_RECORD)
+
+    def streamReader(self, schema) -> "KafkaStreamReader":
+        return KafkaStreamReader(dict(self.options))
+
+
+class KafkaRange(InputPartition):
+    def __init__(self, topic: str, partition: int, start: int, end: int):
+        super().__init__((topic, partition, start, end))
+        self.topic, self.partition, self.start, self.end = topic, partition, start, end
+
+
+def client_config(options: dict[str, str]) -> dict[str, str]:
+    """librdkafka settings from `kafka.*` options."""
+    config = {k[len("kafka."):]: v for k, v in options.items() if k.lower().startswith("kafka.")}
+    if "bootstrap.servers" not in config:
+        raise ValueError("the smartcity_kafka source needs the option kafka.bootstrap.servers")
+    return config
+
+
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
+    def __init__(self, options: dict[str, str]):
+        self.options = {k: v for k, v in options.items()}
+        lowered = {k.lower(): v for k, v in options.items()}
+        self.kafka = client_config(options)
+        self.topics = [t.strip() for t in lowered.get("topics", "").split(",") if t.strip()]
+        if not self.topics:
+            raise ValueError("the smartcity_kafka source needs the option topics (comma separated)")
+        self.starting = lowered.get("startingoffsets", "earliest").strip()
+        max_offsets = lowered.get("maxoffsetspertrigger")
+        self.max_offsets = int(max_offsets) if max_offsets else None
+        self.fail_on_data_loss = lowered.get("failondataloss", "true").lower() != "false"
+        self._target: dict[str, int] | None = None  # AvailableNow end offsets
+        self._planner: Consumer | None = None
+        self._inexact: set[str] = set()  # partitions whose end came from ListOffsets only (no fetch answer)
+
+    def __getstate__(self):  # executors get the options, not the driver's consumer
+        state = dict(self.__dict__)
+        state["_planner"] = None
+        return state
+
+    # -- driver: planning -----------------------------------------------------------------------------
+
+    def _consumer(self) -> Consumer:
+        if self._planner is None:
+            self._planner = Consumer({
+                **self.kafka, "group.id": "smartcity-stream-planner", "enable.auto.commit": False,
+                "enable.partition.eof": False, "max.partition.fetch.bytes": 1, "fetch.wait.max.ms": 10,
+                "log_level": 3})
+        return self._planner
+
+    def _partitions(self) -> list[TopicPartition]:
+        metadata = self._consumer().list_topics(timeout=30)
+        out = []
+        for topic in self.topics:
+            t = metadata.topics.get(topic)
+            if t is None or t.error is not None:
+                continue  # not created yet: nothing to read
+            out += [TopicPartition(topic, p) for p in sorted(t.partitions)]
+        return out
+
+    def watermarks(self) -> dict[str, tuple[int, int]]:
+        """(earliest, end) offsets of every partition; end taken from a Fetch response (see module doc)."""
+        consumer = self._consumer()
+        marks: dict[str, tuple[int, int]] = {}
+        probes = []
+        for tp in self._partitions():
+            low, high = consumer.get_watermark_offsets(tp, timeout=30, cached=False)
+            marks[_key(tp.topic, tp.partition)] = (low, high)
+            if high > low:  # fetch the last batch: its response carries the true high watermark
+                probes.append(TopicPartition(tp.topic, tp.partition, high - 1))
+        if probes:
+            consumer.assign(probes)
+            pending = {_key(tp.topic, tp.partition) for tp in probes}
+            deadline = time.monotonic() + 30
+            while pending and time.monotonic() < deadline:
+                for msg in consumer.consume(num_messages=len(probes), timeout=0.2):
+                    k = _key(msg.topic(), msg.partition())
+                    if k in pending:
+                        _, high = consumer.get_watermark_offsets(TopicPartition(msg.topic(), msg.partition()),
+                                                                 cached=True)
+                        low, listed = marks[k]
+                        marks[k] = (low, max(listed, high))
+                        pending.discard(k)
+            consumer.unassign()
+            self._inexact = pending
+            if pending:
+                log.warning("no fetch answer for %s within 30 s: using ListOffsets for their end", sorted(pending))
+        return marks
+
+    def _resolve_starting(self, marks: dict[str, tuple[int, int]]) -> dict[str, int]:
+        if self.starting == "earliest":
+            return {k: low for k, (low, _) in marks.items()}
+        if self.starting == "latest":
+            return {k: high for k, (_, high) in marks.items()}
+        try:
+            explicit = json.loads(self.starting)
+        except json.JSONDecodeError:
+            raise ValueError(f"startingOffsets must be earliest, latest or JSON, got {self.starting!r}") from None
+        out = {}
+        for k, (low, high) in marks.items():
+            topic, partition = _split(k)
+            wanted = int(explicit.get(topic, {}).get(str(partition), EARLIEST))
+            out[k] = low if wanted == EARLIEST else high if wanted == LATEST else wanted
+        return out
+
+    def initialOffset(self) -> dict:
+        return {"offsets": self._resolve_starting(self.watermarks()), "resets": {}}
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        self._target = {k: high for k, (_, high) in self.watermarks().items()}
+        log.info("AvailableNow: reading up to %s", self._target)
+
+    def getDefaultReadLimit(self) -> ReadLimit:
+        return ReadMaxRows(self.max_offsets) if self.max_offsets else ReadAllAvailable()
+
+    def reportLatestOffset(self) -> dict | None:
+        return {"offsets": {k: high for k, (_, high) in self.watermarks().items()}, "resets": {}}
+
+    def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        marks = self.watermarks()
+        begin, resets = self._check_starts(start.get("offsets", {}), marks)
+        ends = {k: high for k, (_, high) in marks.items()}
+        if self._target is not None:
+            ends = {k: min(end, self._target.get(k, begin.get(k, 0))) for k, end in ends.items()}
+        ends = {k: max(end, begin[k]) for k, end in ends.items()}
+        if isinstance(limit, ReadMaxRows):
+            ends = cap_to_limit(begin, ends, limit.max_rows)
+        return {"offsets": ends, "resets": {k: v for k, v in resets.items() if k in ends}}
+
+    def _check_starts(self, previous: dict[str, int], marks: dict[str, tuple[int, int]]
+                      ) -> tuple[dict[str, int], dict[str, int]]:
+        """Where each partition continues; partitions that do not continue from `previous` are resets."""
+        begin, resets, lost = {}, {}, []
+        for k, (low, high) in marks.items():
+            if k not in previous:
+                begin[k] = resets[k] = low  # a new partition (or topic): read it from the start
+            elif previous[k] > high and k in self._inexact:
+                begin[k] = previous[k]  # ListOffsets may under-report the end: not evidence of loss
+            elif previous[k] < low or previous[k] > high:
+                lost.append(f"{k}: checkpoint at offset {previous[k]}, broker has {low}..{high}")
+                begin[k] = resets[k] = low
+            else:
+                begin[k] = previous[k]
+        gone = sorted(set(previous) - set(marks))
+        lost += [f"{k}: checkpoint at offset {previous[k]}, partition no longer exists" for k in gone
+                 if previous[k] > 0]
+        if lost:
+            what = ("Kafka offsets recorded in the checkpoint no longer exist (the broker deleted them, "
+                    "or it restarted and lost its data):\n  " + "\n  ".join(lost))
+            if self.fail_on_data_loss:
+                raise DataLossError(what + "\nTo continue from the earliest offsets still available, "
+                                    "restart with failOnDataLoss=false (smartcity stream --no-fail-on-data-loss); "
+                                    "to start over, delete the checkpoint folder.")
+            log.warning("%s\ncontinuing from the earliest available offsets (failOnDataLoss=false)", what)
+        return begin, resets
+
+    def partitions(self, start: dict, end: dict) -> list[KafkaRange]:
+        previous, resets = start.get("offsets", {}), end.get("resets", {})
+        ranges = []
+        for k, until in sorted(end["offsets"].items()):
+            begin = resets[k] if k in resets else previous.get(k, until)
+            if until > begin:
+                ranges.append(KafkaRange(*_split(k), begin, until))
+        return ranges
+
+    def commit(self, end: dict) -> None:
+        pass  # offsets are kept in Spark's checkpoint, not in Kafka
+
+    def stop(self) -> None:
+        if self._planner is not None:
+            self._planner.close()
+            self._planner = None
+
+    # -- executors: reading -------------------------------------------------------------------------
+
+    def read(self, partition: KafkaRange) -> Iterator[pa.RecordBatch]:
+        yield from read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end)
+
+
+def cap_to_limit(begin: dict[str, int], ends: dict[str, int], max_rows: int) -> dict[str, int]:
+    """Spread a per-trigger budget over partitions in proportion to what each has available."""
+    available = {k: ends[k] - begin[k] for k in ends}
+    total = sum(available.values())
+    if total <= max_rows:
+        return ends
+    share = {k: a * max_rows / total for k, a in available.items()}
+    take = {k: int(s) for k, s in share.items()}
+    leftover = max_rows - sum(take.values())
+    for k in sorted(share, key=lambda k: (take[k] - share[k], k))[:leftover]:
+        take[k] += 1
+    return {k: begin[k] + take[k] for k in ends}
+
+
+def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, end: int
+               ) -> Iterator[pa.RecordBatch]:
+    """Messages [start, end) of one partition as Arrow batches of KAFKA_RECORD."""
+    consumer = Consumer({**kafka, "group.id": "smartcity-stream", "enable.auto.commit": False,
+                         "auto.offset.reset": "error", "enable.partition.eof": False, "log_level": 3})
+    tp = TopicPartition(topic, partition, start)
+    try:
+        consumer.assign([tp])
+        cols: dict[str, list] = {n: [] for n in ("offset", "timestamp", "key", "value")}
+        position, last_progress = start, time.monotonic()
+        while position < end:
+            msgs = consumer.consume(num_messages=min(READ_BATCH_ROWS, end - position), timeout=1.0)
+            for m in msgs:
+                if m.error() is not None:
+                    if m.error().code() == KafkaError._AUTO_OFFSET_RESET or m.error().code() == \
+                            KafkaError.OFFSET_OUT_OF_RANGE:
+                        raise DataLossError(f"{topic}/{partition}: offsets {position}..{end - 1} are no longer "
+                                            f"available in Kafka ({m.error().str()})")
+                    raise KafkaException(m.error())
+                offset = m.offset()
+                if offset >= end:
+                    position = end
+                    break
+                cols["offset"].append(offset)
+                cols["timestamp"].append(m.timestamp()[1])
+                cols["key"].append(m.key())
+                cols["value"].append(m.value())
+                position = offset + 1
+            if msgs:
+                last_progress = time.monotonic()
+            else:
+                # compacted topics and transaction markers leave gaps: trust the consumer's position
+                position = max(position, consumer.position([tp])[0].offset)
+                if position < end and time.monotonic() - last_progress > STALL_TIMEOUT_S:
+                    raise TimeoutError(f"{topic}/{partition}: no message for {STALL_TIMEOUT_S:.0f} s while "
+                                       f"reading offsets {position}..{end - 1}; is the broker reachable?")
+            if len(cols["offset"]) >= READ_BATCH_ROWS or (position >= end and cols["offset"]):
+                yield _batch(topic, partition, cols)
+                cols = {n: [] for n in cols}
+    finally:
+        consumer.close()
+
+
+def _batch(topic: str, partition: int, cols: dict[str, list]) -> pa.RecordBatch:
+    n = len(cols["offset"])
+    return pa.RecordBatch.from_arrays([
+        pa.array([topic] * n, pa.string()),
+        pa.array([partition] * n, pa.int32()),
+        pa.array(cols["offset"], pa.int64()),
+        pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(KAFKA_RECORD.field("timestamp").type),
+        pa.array(cols["key"], pa.binary()),
+        pa.array(cols["value"], pa.binary()),
+    ], schema=KAFKA_RECORD)

@@ -1,0 +1,162 @@
+"""The lake sink: a Spark stream writer (Python data source API, Arrow) with commit manifests.
+
+Executors (`write`) turn their rows into Parquet files, one per (zone, source, date, hour) they touched,
+split at `maxRowsPerFile`, named after the stream and batch. The driver (`commit`) then publishes one
+manifest naming every file of the batch — the moment the batch becomes visible. A batch id whose manifest
+already exists (a replay after a crash) is not committed again, and its new files are removed; `abort`
+removes the files of a failed batch. Readers only trust files named in manifests, so neither case can
+duplicate data or expose a partial batch.
+
+Options: `lake` (file:// or s3:// URI), `s3EndpointUrl`, `region`, `streamId` (16 hex chars, stable per
+checkpoint), `maxRowsPerFile` (default 1,000,000).
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import pyarrow as pa
+import pyarrow.compute as pc
+from pyspark.sql.datasource import DataSource, DataSourceStreamArrowWriter, WriterCommitMessage
+
+from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
+from streaming.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
+
+log = logging.getLogger("smartcity.streaming.lake_sink")
+
+
+class LakeSink(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return "smartcity_lake"
+
+    def streamWriter(self, schema, overwrite: bool) -> "LakeStreamWriter":
+        return LakeStreamWriter(dict(self.options))
+
+
+@dataclass
+class LakeCommitMessage(WriterCommitMessage):
+    files: list[DataFile] = field(default_factory=list)
+    offsets: list[OffsetRange] = field(default_factory=list)
+    reasons: dict[str, dict[str, int]] = field(default_factory=dict)
+
+
+class LakeStreamWriter(DataSourceStreamArrowWriter):
+    def __init__(self, options: dict[str, str]):
+        lowered = {k.lower(): v for k, v in options.items()}
+        try:
+            self.lake = Lake(lowered["lake"], lowered.get("s3endpointurl") or None,
+                             lowered.get("region", "us-east-1"))
+            self.stream_id = lowered["streamid"]
+        except KeyError as missing:
+            raise ValueError(f"the smartcity_lake sink needs the option {missing}") from None
+        if len(self.stream_id) != 16 or any(c not in "0123456789abcdef" for c in self.stream_id):
+            raise ValueError(f"streamId must be 16 lowercase hex characters, got {self.stream_id!r}")
+        self.max_rows_per_file = int(lowered.get("maxrowsperfile", 1_000_000))
+
+    # -- executors ------------------------------------------------------------------------------------
+
+    def write(self, iterator: Iterator[pa.RecordBatch]) -> LakeCommitMessage:
+        from pyspark import TaskContext
+
+        batch_id = int(TaskContext.get().getLocalProperty("streaming.sql.batchId"))
+        task_id = uuid.uuid4().hex
+        groups: dict[layout.PartitionKey, list[pa.Table]] = defaultdict(list)
+        offsets: dict[tuple[str, int], list[int]] = {}
+        reasons: dict[str, Counter] = defaultdict(Counter)
+        for batch in iterator:
+            if batch.num_rows == 0:
+                continue
+            table = pa.Table.from_batches([batch])
+            _track_offsets(table, offsets)
+            for key, part in _split_by_partition(table):
+                if key.zone == layout.QUARANTINE:
+                    reasons[key.source].update(part.column("reason").to_pylist())
+                groups[key].append(part)
+        files = []
+        for key, parts in sorted(groups.items()):
+            table = pa.concat_tables(parts)
+            for n, start in enumerate(range(0, table.num_rows, self.max_rows_per_file)):
+                chunk = table.slice(start, self.max_rows_per_file)
+                name = layout.data_file_name(self.stream_id, batch_id, task_id if n == 0 else uuid.uuid4().hex)
+                relative = f"{key.directory}/{name}"
+                size = self.lake.write_parquet(chunk, self.lake.path(relative))
+                files.append(DataFile(relative, key.zone, key.source, key.date, key.hour, chunk.num_rows, size))
+        return LakeCommitMessage(
+            files=files,
+            offsets=[OffsetRange(t, p, lo, hi, n) for (t, p), (lo, hi, n) in sorted(offsets.items())],
+            reasons={s: dict(c) for s, c in reasons.items()})
+
+    # -- driver -------------------------------------------------------------------------------------------
+
+    def commit(self, messages: list[LakeCommitMessage | None], batchId: int) -> None:
+        messages = [m for m in messages if m is not None]
+        files = [f for m in messages for f in m.files]
+        offsets = [o for m in messages for o in m.offsets]
+        if not files and not offsets:
+            return
+        reasons: dict[str, Counter] = defaultdict(Counter)
+        for m in messages:
+            for source, counts in m.reasons.items():
+                reasons[source].update(counts)
+        manifest = Manifest(self.stream_id, batchId, manifests.now_iso(), files, offsets,
+                            {s: dict(c) for s, c in reasons.items()})
+        if not manifests.commit(self.lake, manifest):
+            log.warning("batch %d of stream %s was committed before (replay after a restart): "
+                        "keeping the first commit, removing %d new files", batchId, self.stream_id, len(files))
+            self._remove(files)
+
+    def abort(self, messages: list[LakeCommitMessage | None], batchId: int) -> None:
+        files = [f for m in messages if m is not None for f in m.files]
+        log.warning("batch %d aborted: removing its %d uncommitted files", batchId, len(files))
+        self._remove(files)
+
+    def _remove(self, files: list[DataFile]) -> None:
+        for f in files:
+            self.lake.delete(self.lake.path(f.path))
+
+
+def _track_offsets(table: pa.Table, offsets: dict[tuple[str, int], list[int]]) -> None:
+    grouped = table.group_by(["kafka_topic", "kafka_partition"]).aggregate(
+        [("kafka_offset", "min"), ("kafka_offset", "max"), ("kafka_offset", "count")])
+    for row in grouped.to_pylist():
+        key = (row["kafka_topic"], row["kafka_partition"])
+        lo, hi, n = row["kafka_offset_min"], row["kafka_offset_max"], row["kafka_offset_count"]
+        if key in offsets:
+            old = offsets[key]
+            offsets[key] = [min(old[0], lo), max(old[1], hi), old[2] + n]
+        else:
+            offsets[key] = [lo, hi, n]
+
+
+def _split_by_partition(table: pa.Table) -> Iterator[tuple[layout.PartitionKey, pa.Table]]:
+    """Yield (partition, rows in the layout of that zone's files) for each partition in the table."""
+    quarantined = pc.is_valid(table.column("reason"))
+    keys = table.group_by(["source", "part_date", "part_hour"]).aggregate([]).to_pylist()
+    for zone, mask in ((layout.RAW, pc.invert(quarantined)), (layout.QUARANTINE, quarantined)):
+        zone_rows = table.filter(mask)
+        if zone_rows.num_rows == 0:
+            continue
+        for k in keys:
+            rows = zone_rows.filter(pc.and_(pc.and_(pc.equal(zone_rows.column("source"), k["source"]),
+                                                    pc.equal(zone_rows.column("part_date"), k["part_date"])),
+                                            pc.equal(zone_rows.column("part_hour"), k["part_hour"])))
+            if rows.num_rows == 0:
+                continue
+            key = layout.PartitionKey(zone, k["source"], k["part_date"], k["part_hour"])
+            yield key, _file_layout(rows, zone, k["source"])
+
+
+def _file_layout(rows: pa.Table, zone: str, source: str) -> pa.Table:
+    if zone == layout.QUARANTINE:
+        return rows.select(QUARANTINE_FILE.names).cast(QUARANTINE_FILE)
+    schema = RAW_FILE_SCHEMAS[source]
+    struct = rows.column(source).combine_chunks()
+    columns = {f.name: struct.field(f.name) for f in struct.type}
+    columns.update({n: rows.column(n) for n in schema.names if n not in columns})
+    return pa.table({n: columns[n] for n in schema.names}).cast(schema)

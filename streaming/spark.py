@@ -1,0 +1,53 @@
+"""The Spark session: one place for its settings, shared by the streaming job and the Dagster assets."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+from smartcity.errors import SmartcityError
+from smartcity.settings import Settings
+
+JAVA_HELP = ("Java 17 is required (Spark runs on it) and `java` was not found on PATH. Install it with\n"
+             "  Debian/Ubuntu: sudo apt-get install -y openjdk-17-jre-headless\n"
+             "  macOS:         brew install openjdk@17\n"
+             "or put an existing JDK 17's bin folder on PATH.")
+
+
+def require_java() -> str:
+    """The Java version line, or a SmartcityError saying how to install Java 17."""
+    java = shutil.which("java")
+    if java is None:
+        raise SmartcityError(JAVA_HELP)
+    out = subprocess.run([java, "-version"], capture_output=True, text=True).stderr.splitlines()
+    return out[0] if out else "java (unknown version)"
+
+
+def spark_session(settings: Settings, app_name: str = "smartcity"):
+    """A SparkSession on `settings.spark_master` with the project's data sources registered."""
+    require_java()
+    # Executors' Python workers must use this interpreter (the project's environment).
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    from pyspark.sql import SparkSession
+
+    spark = (SparkSession.builder.master(settings.spark_master).appName(app_name)
+             .config("spark.sql.session.timeZone", "UTC")
+             .config("spark.ui.enabled", "false")
+             .config("spark.ui.showConsoleProgress", "false")
+             .config("spark.sql.shuffle.partitions", "8")
+             .config("spark.driver.memory", settings.spark_driver_memory)
+             .config("spark.python.worker.reuse", "true")
+             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+             .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
+             .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
+             .getOrCreate())
+    spark.sparkContext.setLogLevel("ERROR")
+    from streaming.kafka_source import KafkaSource
+    from streaming.lake_sink import LakeSink
+
+    spark.dataSource.register(KafkaSource)
+    spark.dataSource.register(LakeSink)
+    return spark
