@@ -21,7 +21,6 @@ from smartcity import contracts
 from smartcity.errors import ConfigError, SmartcityError
 from smartcity.lake import Lake
 from smartcity.settings import Settings
-from streaming.schemas import PARSED, spark_from_arrow
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "raw_landing"
@@ -53,8 +52,6 @@ def stream_id(settings: Settings) -> str:
 
 
 def start_query(spark, settings: Settings, run: StreamRun):
-    from streaming.parse import parse_batches
-
     lake = Lake.from_settings(settings)
     reader = (spark.readStream.format("smartcity_kafka")
               .option("topics", ",".join(c.topic for c in contracts.CONTRACTS))
@@ -64,7 +61,7 @@ def start_query(spark, settings: Settings, run: StreamRun):
         reader = reader.option(f"kafka.{key}", value)
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
-    parsed = reader.load().mapInArrow(parse_batches, spark_from_arrow(PARSED))
+    parsed = reader.option("decode", "contracts").load()
     writer = (parsed.writeStream.format("smartcity_lake").queryName(QUERY_NAME)
               .option("lake", lake.uri).option("region", lake.region).option("streamId", stream_id(settings))
               .option("checkpointLocation", settings.checkpoint))

@@ -30,7 +30,7 @@ from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadLimit, ReadMaxRows, SupportsTriggerAvailableNow
 
-from streaming.schemas import KAFKA_RECORD, spark_from_arrow
+from streaming.schemas import KAFKA_RECORD, PARSED, spark_from_arrow
 
 log = logging.getLogger("smartcity.streaming.kafka_source")
 
@@ -58,10 +58,14 @@ class KafkaSource(DataSource):
         return "smartcity_kafka"
 
     def schema(self):
-        return spark_from_arrow(KAFKA_RECORD)
+        return spark_from_arrow(PARSED if _decodes(self.options) else KAFKA_RECORD)
 
     def streamReader(self, schema) -> "KafkaStreamReader":
         return KafkaStreamReader(dict(self.options))
+
+
+def _decodes(options) -> bool:
+    return str(options.get("decode", "none")).lower() == "contracts"
 
 
 class KafkaRange(InputPartition):
@@ -90,6 +94,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         max_offsets = lowered.get("maxoffsetspertrigger")
         self.max_offsets = int(max_offsets) if max_offsets else None
         self.fail_on_data_loss = lowered.get("failondataloss", "true").lower() != "false"
+        self.decode = _decodes(lowered)
         self._target: dict[str, int] | None = None  # AvailableNow end offsets
         self._planner: Consumer | None = None
         self._inexact: set[str] = set()  # partitions whose end came from ListOffsets only (no fetch answer)
@@ -235,7 +240,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- executors: reading -------------------------------------------------------------------------
 
     def read(self, partition: KafkaRange) -> Iterator[pa.RecordBatch]:
-        yield from read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end)
+        batches = read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end)
+        if self.decode:  # parse on the executor, before the records enter the JVM
+            from streaming.parse import parse_batches
+
+            batches = parse_batches(batches)
+        yield from batches
 
 
 def cap_to_limit(begin: dict[str, int], ends: dict[str, int], max_rows: int) -> dict[str, int]:
@@ -260,48 +270,50 @@ def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, en
     tp = TopicPartition(topic, partition, start)
     try:
         consumer.assign([tp])
-        cols: dict[str, list] = {n: [] for n in ("offset", "timestamp", "key", "value")}
-        position, last_progress = start, time.monotonic()
+        parts: list[list] = []  # message lists making up the next Arrow batch
+        rows, position, last_progress = 0, start, time.monotonic()
         while position < end:
             msgs = consumer.consume(num_messages=min(READ_BATCH_ROWS, end - position), timeout=1.0)
-            for m in msgs:
-                if m.error() is not None:
-                    if m.error().code() == KafkaError._AUTO_OFFSET_RESET or m.error().code() == \
-                            KafkaError.OFFSET_OUT_OF_RANGE:
-                        raise DataLossError(f"{topic}/{partition}: offsets {position}..{end - 1} are no longer "
-                                            f"available in Kafka ({m.error().str()})")
-                    raise KafkaException(m.error())
-                offset = m.offset()
-                if offset >= end:
-                    position = end
-                    break
-                cols["offset"].append(offset)
-                cols["timestamp"].append(m.timestamp()[1])
-                cols["key"].append(m.key())
-                cols["value"].append(m.value())
-                position = offset + 1
             if msgs:
                 last_progress = time.monotonic()
+                for m in msgs:
+                    if m.error() is not None:
+                        _raise_read_error(m.error(), topic, partition, position, end)
+                if msgs[-1].offset() >= end:  # never read past the planned end
+                    msgs = [m for m in msgs if m.offset() < end]
+                    position = end
+                if msgs:
+                    position = max(position, msgs[-1].offset() + 1)
+                    parts.append(msgs)
+                    rows += len(msgs)
             else:
                 # compacted topics and transaction markers leave gaps: trust the consumer's position
                 position = max(position, consumer.position([tp])[0].offset)
                 if position < end and time.monotonic() - last_progress > STALL_TIMEOUT_S:
                     raise TimeoutError(f"{topic}/{partition}: no message for {STALL_TIMEOUT_S:.0f} s while "
                                        f"reading offsets {position}..{end - 1}; is the broker reachable?")
-            if len(cols["offset"]) >= READ_BATCH_ROWS or (position >= end and cols["offset"]):
-                yield _batch(topic, partition, cols)
-                cols = {n: [] for n in cols}
+            if rows >= READ_BATCH_ROWS or (position >= end and rows):
+                yield _batch(topic, partition, [m for p in parts for m in p])
+                parts, rows = [], 0
     finally:
         consumer.close()
 
 
-def _batch(topic: str, partition: int, cols: dict[str, list]) -> pa.RecordBatch:
-    n = len(cols["offset"])
+def _raise_read_error(error: KafkaError, topic: str, partition: int, position: int, end: int) -> None:
+    if error.code() in (KafkaError._AUTO_OFFSET_RESET, KafkaError.OFFSET_OUT_OF_RANGE):
+        raise DataLossError(f"{topic}/{partition}: offsets {position}..{end - 1} are no longer available "
+                            f"in Kafka ({error.str()})")
+    raise KafkaException(error)
+
+
+def _batch(topic: str, partition: int, msgs: list) -> pa.RecordBatch:
+    n = len(msgs)
     return pa.RecordBatch.from_arrays([
         pa.array([topic] * n, pa.string()),
         pa.array([partition] * n, pa.int32()),
-        pa.array(cols["offset"], pa.int64()),
-        pa.array(cols["timestamp"], pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(KAFKA_RECORD.field("timestamp").type),
-        pa.array(cols["key"], pa.binary()),
-        pa.array(cols["value"], pa.binary()),
+        pa.array([m.offset() for m in msgs], pa.int64()),
+        pa.array([m.timestamp()[1] for m in msgs], pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(
+            KAFKA_RECORD.field("timestamp").type),
+        pa.array([m.key() for m in msgs], pa.binary()),
+        pa.array([m.value() for m in msgs], pa.binary()),
     ], schema=KAFKA_RECORD)

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from datetime import datetime, timezone
 
+import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
@@ -28,7 +29,7 @@ def parse_batches(batches: Iterator[pa.RecordBatch]) -> Iterator[pa.RecordBatch]
 def parse_batch(batch: pa.RecordBatch, ingest_time: datetime) -> list[pa.RecordBatch]:
     topics = batch.column("topic").to_pylist()
     values = batch.column("value").to_pylist()
-    valid: dict[str, tuple[list[int], list[dict]]] = {}
+    decoded: dict[str, tuple[list[int], list]] = {}  # source -> (row numbers, decoded JSON values)
     bad_rows: list[int] = []
     reasons: list[str] = []
     contract_of = contracts.BY_TOPIC
@@ -38,22 +39,27 @@ def parse_batch(batch: pa.RecordBatch, ingest_time: datetime) -> list[pa.RecordB
             bad_rows.append(i)
             reasons.append("unknown_topic")
             continue
-        record, reason = contract.parse(value)
-        if reason is None:
-            rows, records = valid.setdefault(contract.name, ([], []))
-            rows.append(i)
-            records.append(record)
-        else:
+        try:
+            record = orjson.loads(value)
+        except (orjson.JSONDecodeError, TypeError):
             bad_rows.append(i)
-            reasons.append(reason)
+            reasons.append("invalid_json" if value is not None else "empty_message")
+            continue
+        rows, records = decoded.setdefault(contract.name, ([], []))
+        rows.append(i)
+        records.append(record)
 
     out = []
-    for name, (rows, records) in valid.items():
-        contract = contracts.BY_NAME[name]
-        typed = pa.RecordBatch.from_pylist(records, schema=contract.arrow_schema())
+    for name, (rows, records) in decoded.items():
+        typed, good, rejected = contracts.BY_NAME[name].validate_batch(records)
+        for position, reason in rejected:
+            bad_rows.append(rows[position])
+            reasons.append(reason)
+        if not good:
+            continue
         struct = pa.StructArray.from_arrays(typed.columns, fields=list(typed.schema))
         event_time = typed.column("event_time")
-        out.append(_assemble(batch, rows, name, ingest_time, struct_of={name: struct},
+        out.append(_assemble(batch, [rows[p] for p in good], name, ingest_time, struct_of={name: struct},
                              part_date=pc.strftime(event_time, "%Y-%m-%d"), part_hour=pc.hour(event_time)))
     if bad_rows:
         n = len(bad_rows)
