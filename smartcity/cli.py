@@ -62,6 +62,17 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--partitions", type=int, help="partitions per topic when creating topics")
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
 
+    stream = sub.add_parser("stream", help="land Kafka in the lake's raw zone (Spark Structured Streaming)")
+    stream.add_argument("--available-now", action="store_true",
+                        help="process everything available now, then stop (backfills, tests)")
+    stream.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    stream.add_argument("--trigger-interval", type=float, help="seconds between micro-batches (default 1)")
+    stream.add_argument("--max-offsets-per-trigger", type=int, help="cap on Kafka records per micro-batch")
+    stream.add_argument("--starting-offsets", help="earliest | latest | JSON (first start of a checkpoint)")
+    stream.add_argument("--checkpoint", help="checkpoint folder (default .smartcity/checkpoints/raw)")
+    stream.add_argument("--no-fail-on-data-loss", action="store_true",
+                        help="continue from the earliest offsets when checkpointed ones no longer exist")
+
     stack = sub.add_parser("stack", help="the embedded local services")
     stack.add_argument("action", choices=["up", "down", "status"])
 
@@ -95,6 +106,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         report = run_simulation(settings, config)
         print(format_report(report))
         return 1 if report.failed else 0
+    if args.command == "stream":
+        from streaming.job import StreamRun, run_stream
+
+        overrides = {"trigger_interval_s": args.trigger_interval,
+                     "max_offsets_per_trigger": args.max_offsets_per_trigger,
+                     "starting_offsets": args.starting_offsets, "checkpoint_location": args.checkpoint,
+                     "fail_on_data_loss": False if args.no_fail_on_data_loss else None}
+        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
+        run_stream(settings, StreamRun(available_now=args.available_now, stop_after_s=args.duration))
+        return 0
     if args.command == "stack":
         from smartcity import stack
         from smartcity.console import table

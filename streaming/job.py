@@ -19,7 +19,8 @@ from urllib.parse import urlparse
 
 from smartcity import contracts
 from smartcity.errors import ConfigError, SmartcityError
-from smartcity.lake import Lake
+from smartcity.lake import Lake, manifests
+from smartcity.lake.summary import format_summary, summarize
 from smartcity.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -81,6 +82,8 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     from streaming.spark import spark_session
 
     spark = spark or spark_session(settings, "smartcity-stream")
+    lake = Lake.from_settings(settings)
+    cursor = manifests.head(lake)
     query = start_query(spark, settings, run)
     mode = "available-now" if run.available_now else f"every {settings.trigger_interval_s:g} s"
     _say(run, f"streaming {settings.bootstrap_servers} -> {settings.lake} ({mode}); checkpoint {settings.checkpoint}")
@@ -102,6 +105,8 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
         query.stop()
     except StreamingQueryException as exc:
         raise SmartcityError(f"the streaming query failed: {_first_meaningful_line(exc)}") from None
+    if run.progress:
+        print(format_summary(summarize(lake, cursor)), flush=True)
     return batches
 
 

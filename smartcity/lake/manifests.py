@@ -109,6 +109,17 @@ class Cursor(dict):
         return cls(json.loads(text)) if text else cls()
 
 
+def head(lake: Lake) -> Cursor:
+    """The cursor just past every manifest committed so far (lists names, reads no manifest)."""
+    cursor = Cursor()
+    for stream_id in lake.list_subdirs(lake.path(layout.MANIFESTS)):
+        names = [n for n in lake.list_names_after(lake.path(layout.MANIFESTS, stream_id), "")
+                 if n.endswith(".json") and n[:-5].isdigit()]
+        if names:
+            cursor[stream_id] = int(names[-1][:-5])
+    return cursor
+
+
 def list_after(lake: Lake, cursor: Cursor, limit: int | None = None) -> tuple[list[Manifest], Cursor]:
     """Manifests committed after `cursor`, oldest first per stream, and the cursor that follows them.
 
