@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import socket
 
 import pytest
+
+# Dummy credentials for moto's S3 (set before Spark starts, so executors' Python workers inherit them).
+os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
+os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from smartcity import stack
 from smartcity.settings import Settings, load_settings
@@ -30,3 +36,24 @@ def live_stack(tmp_path_factory):
     stack.up(settings)
     yield settings
     stack.down(settings)
+
+
+@pytest.fixture
+def broker_only(tmp_path):
+    """A fresh embedded broker of its own (empty topics), with a private state folder and lake."""
+    settings = embedded_settings(tmp_path)
+    broker = stack.Broker()
+    state = broker.start(settings)
+    yield settings
+    broker.stop(settings, state)
+
+
+@pytest.fixture(scope="session")
+def spark(tmp_path_factory):
+    """One local Spark session for the test run (starting one costs several seconds)."""
+    from streaming.spark import spark_session
+
+    session = spark_session(embedded_settings(tmp_path_factory.mktemp("spark"), spark_master="local[2]"),
+                            "smartcity-tests")
+    yield session
+    session.stop()

@@ -97,11 +97,12 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.decode = _decodes(lowered)
         self._target: dict[str, int] | None = None  # AvailableNow end offsets
         self._planner: Consumer | None = None
+        self._admin = None
         self._inexact: set[str] = set()  # partitions whose end came from ListOffsets only (no fetch answer)
 
     def __getstate__(self):  # executors get the options, not the driver's consumer
         state = dict(self.__dict__)
-        state["_planner"] = None
+        state["_planner"] = state["_admin"] = None
         return state
 
     # -- driver: planning -----------------------------------------------------------------------------
@@ -113,6 +114,21 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 "enable.partition.eof": False, "max.partition.fetch.bytes": 1, "fetch.wait.max.ms": 10,
                 "log_level": 3})
         return self._planner
+
+    def topic_ids(self) -> dict[str, str]:
+        """Kafka's id of each existing topic: a topic deleted and created again gets a new one."""
+        from confluent_kafka import TopicCollection
+        from confluent_kafka.admin import AdminClient
+
+        if self._admin is None:
+            self._admin = AdminClient({**self.kafka, "log_level": 3})
+        ids = {}
+        for topic, future in self._admin.describe_topics(TopicCollection(self.topics), request_timeout=30).items():
+            try:
+                ids[topic] = str(future.result().topic_id)
+            except KafkaException:
+                pass  # does not exist (yet)
+        return ids
 
     def _partitions(self) -> list[TopicPartition]:
         metadata = self._consumer().list_topics(timeout=30)
@@ -170,7 +186,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return out
 
     def initialOffset(self) -> dict:
-        return {"offsets": self._resolve_starting(self.watermarks()), "resets": {}}
+        return {"offsets": self._resolve_starting(self.watermarks()), "resets": {}, "topics": self.topic_ids()}
 
     def prepareForTriggerAvailableNow(self) -> None:
         self._target = {k: high for k, (_, high) in self.watermarks().items()}
@@ -183,23 +199,29 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         return {"offsets": {k: high for k, (_, high) in self.watermarks().items()}, "resets": {}}
 
     def latestOffset(self, start: dict, limit: ReadLimit) -> dict:
+        ids = self.topic_ids()
         marks = self.watermarks()
-        begin, resets = self._check_starts(start.get("offsets", {}), marks)
+        recreated = {t for t, old in start.get("topics", {}).items() if t in ids and ids[t] != old}
+        begin, resets = self._check_starts(start.get("offsets", {}), marks, recreated)
         ends = {k: high for k, (_, high) in marks.items()}
         if self._target is not None:
             ends = {k: min(end, self._target.get(k, begin.get(k, 0))) for k, end in ends.items()}
         ends = {k: max(end, begin[k]) for k, end in ends.items()}
         if isinstance(limit, ReadMaxRows):
             ends = cap_to_limit(begin, ends, limit.max_rows)
-        return {"offsets": ends, "resets": {k: v for k, v in resets.items() if k in ends}}
+        return {"offsets": ends, "resets": {k: v for k, v in resets.items() if k in ends}, "topics": ids}
 
-    def _check_starts(self, previous: dict[str, int], marks: dict[str, tuple[int, int]]
+    def _check_starts(self, previous: dict[str, int], marks: dict[str, tuple[int, int]], recreated: set[str]
                       ) -> tuple[dict[str, int], dict[str, int]]:
         """Where each partition continues; partitions that do not continue from `previous` are resets."""
         begin, resets, lost = {}, {}, []
         for k, (low, high) in marks.items():
             if k not in previous:
                 begin[k] = resets[k] = low  # a new partition (or topic): read it from the start
+            elif _split(k)[0] in recreated:
+                lost.append(f"{k}: checkpoint at offset {previous[k]}, but the topic was deleted and created "
+                            f"again (new topic id); broker has {low}..{high}")
+                begin[k] = resets[k] = low
             elif previous[k] > high and k in self._inexact:
                 begin[k] = previous[k]  # ListOffsets may under-report the end: not evidence of loss
             elif previous[k] < low or previous[k] > high:
@@ -236,6 +258,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         if self._planner is not None:
             self._planner.close()
             self._planner = None
+        self._admin = None
 
     # -- executors: reading -------------------------------------------------------------------------
 
