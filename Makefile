@@ -20,6 +20,7 @@ test: $(BIN)/.installed
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/simulator_throughput.py
+	$(BIN)/python bench/streaming_throughput.py
 
 stack-up: $(BIN)/.installed
 	$(BIN)/smartcity stack up

@@ -33,7 +33,10 @@ def spark_session(settings: Settings, app_name: str = "smartcity"):
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
     from pyspark.sql import SparkSession
 
-    spark = (SparkSession.builder.master(settings.spark_master).appName(app_name)
+    builder = SparkSession.builder.appName(app_name)
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit, its --master wins
+        builder = builder.master(settings.spark_master)
+    spark = (builder
              .config("spark.sql.session.timeZone", "UTC")
              .config("spark.ui.enabled", "false")
              .config("spark.ui.showConsoleProgress", "false")
