@@ -25,32 +25,45 @@ def require_java() -> str:
     return out[0] if out else "java (unknown version)"
 
 
-def spark_session(settings: Settings, app_name: str = "smartcity"):
-    """A SparkSession on `settings.spark_master` with the project's data sources registered."""
-    require_java()
+def spark_conf(settings: Settings) -> dict[str, str]:
+    """Spark settings of every session the project starts (streaming job, Dagster assets)."""
     # Executors' Python workers must use this interpreter (the project's environment).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    conf = {
+        "spark.sql.session.timeZone": "UTC",
+        "spark.ui.enabled": "false",
+        "spark.ui.showConsoleProgress": "false",
+        "spark.sql.shuffle.partitions": "8",
+        "spark.driver.memory": settings.spark_driver_memory,
+        "spark.python.worker.reuse": "true",
+        "spark.sql.execution.arrow.pyspark.enabled": "true",
+        "spark.sql.streaming.noDataMicroBatches.enabled": "false",
+        "spark.driver.extraJavaOptions": "-Dlog4j2.level=WARN",
+    }
+    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit, its --master wins
+        conf["spark.master"] = settings.spark_master
+    return conf
+
+
+def spark_session(settings: Settings, app_name: str = "smartcity"):
+    """A SparkSession with the project's settings and data sources registered."""
+    require_java()
     from pyspark.sql import SparkSession
 
     builder = SparkSession.builder.appName(app_name)
-    if "PYSPARK_GATEWAY_PORT" not in os.environ:  # under spark-submit, its --master wins
-        builder = builder.master(settings.spark_master)
-    spark = (builder
-             .config("spark.sql.session.timeZone", "UTC")
-             .config("spark.ui.enabled", "false")
-             .config("spark.ui.showConsoleProgress", "false")
-             .config("spark.sql.shuffle.partitions", "8")
-             .config("spark.driver.memory", settings.spark_driver_memory)
-             .config("spark.python.worker.reuse", "true")
-             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
-             .config("spark.sql.streaming.noDataMicroBatches.enabled", "false")
-             .config("spark.driver.extraJavaOptions", "-Dlog4j2.level=WARN")
-             .getOrCreate())
+    for key, value in spark_conf(settings).items():
+        builder = builder.config(key, value)
+    spark = builder.getOrCreate()
+    register(spark)
+    return spark
+
+
+def register(spark) -> None:
+    """Make the project's data sources known to a session, and quiet Spark's logging."""
     spark.sparkContext.setLogLevel("ERROR")
     from streaming.kafka_source import KafkaSource
     from streaming.lake_sink import LakeSink
 
     spark.dataSource.register(KafkaSource)
     spark.dataSource.register(LakeSink)
-    return spark

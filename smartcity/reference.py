@@ -1,0 +1,48 @@
+"""Reference data of the city: zones and road segments, as tables the pipeline joins with.
+
+In a real deployment these come from the city's GIS; here they are exported from the simulated city's
+network, so enrichment joins real geometry. Zones are rectangles; the outer zones extend to infinity
+so a GPS fix slightly outside the city still gets the nearest zone.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+import pyarrow as pa
+
+from smartcity.simulator.city import City
+
+
+@lru_cache(maxsize=1)
+def city() -> City:
+    return City(seed=42)
+
+
+def zones() -> pa.Table:
+    c = city()
+    rows = []
+    for i, z in enumerate(c.zones):
+        zx, zy = i % 3, i // 3
+        x0, x1 = zx * (c.width - 1) / 3, (zx + 1) * (c.width - 1) / 3
+        y0, y1 = zy * (c.height - 1) / 3, (zy + 1) * (c.height - 1) / 3
+        lat0, lon0 = c.node_lat[0], c.node_lon[0]
+        dlat, dlon = c.node_lat[c.width] - lat0, c.node_lon[1] - lon0
+        rows.append({
+            "zone_id": z.zone_id, "zone_name": z.name, "zone_latitude": z.latitude, "zone_longitude": z.longitude,
+            "min_lat": float("-inf") if zy == 0 else lat0 + y0 * dlat,
+            "max_lat": float("inf") if zy == 2 else lat0 + y1 * dlat,
+            "min_lon": float("-inf") if zx == 0 else lon0 + x0 * dlon,
+            "max_lon": float("inf") if zx == 2 else lon0 + x1 * dlon,
+        })
+    return pa.Table.from_pylist(rows)
+
+
+def segments() -> pa.Table:
+    c = city()
+    return pa.Table.from_pylist([{
+        "segment_id": s.segment_id, "zone_id": c.zones[s.zone].zone_id, "road_class": s.road_class,
+        "speed_limit_kmh": s.speed_limit_kmh, "length_m": s.length_m, "heading_deg": s.heading_deg,
+        "start_lat": float(c.node_lat[s.from_node]), "start_lon": float(c.node_lon[s.from_node]),
+        "end_lat": float(c.node_lat[s.to_node]), "end_lon": float(c.node_lon[s.to_node]),
+    } for s in c.segments])

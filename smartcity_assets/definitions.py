@@ -1,0 +1,15 @@
+"""The Dagster code location: `dagster dev -w workspace.yaml` loads `defs` from here."""
+
+import dagster as dg
+
+from smartcity.settings import load_settings
+from smartcity_assets.raw import RAW_SPECS
+from smartcity_assets.resources import resources_for
+from smartcity_assets.sensors import raw_manifest_sensor
+from smartcity_assets.transformed import TRANSFORMED
+
+defs = dg.Definitions(
+    assets=dg.with_source_code_references([*RAW_SPECS, *TRANSFORMED]),
+    sensors=[raw_manifest_sensor],
+    resources=resources_for(load_settings()),
+)

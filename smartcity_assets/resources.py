@@ -1,0 +1,31 @@
+"""Resources, chosen by one setting (`SMARTCITY_ENV`: embedded | aws). Secrets only through `dg.EnvVar`."""
+
+from __future__ import annotations
+
+import dagster as dg
+from dagster_pyspark import PySparkResource
+
+from smartcity.lake import Lake
+from smartcity.settings import Settings
+from streaming.spark import spark_conf
+
+
+class LakeResource(dg.ConfigurableResource):
+    """The lake: a local folder (embedded) or an S3 prefix (AWS), read and written through pyarrow."""
+
+    uri: str
+    s3_endpoint_url: str | None = None
+    region: str = "us-east-1"
+
+    def lake(self) -> Lake:
+        return Lake(self.uri, self.s3_endpoint_url, self.region)
+
+
+def resources_for(settings: Settings) -> dict:
+    lake = LakeResource(uri=settings.lake, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
+    conf = spark_conf(settings)
+    if settings.env == "aws":
+        # On EMR / a cluster the executors read the lake with their instance profile; S3 through s3a.
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
+            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain")
+    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf)}
