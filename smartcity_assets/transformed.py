@@ -17,6 +17,7 @@ from smartcity import contracts, reference
 from smartcity.contracts import EventContract
 from smartcity.lake import Lake
 from smartcity.lake.reader import LakeReader
+from smartcity_assets.checks import check_specs, evaluate
 from smartcity_assets.metadata import OWNERS, column_schema, passthrough_lineage
 from smartcity_assets.partitions import HOURLY, raw_partition
 from smartcity_assets.raw import raw_key
@@ -147,6 +148,7 @@ def build_transformed(table: Table) -> dg.AssetsDefinition:
         description=(f"{table.description} Deduplicated on event_id (a message delivered twice counts once); "
                      f"typed as in the event contract; one partition per UTC hour of event time, recomputed "
                      f"whole when late events arrive for that hour."),
+        check_specs=check_specs(key, table.name, table.contract),
         metadata={"dagster/column_schema": column_schema(table.contract, table.extra_columns, unique=["event_id"]),
                   "dagster/column_lineage": passthrough_lineage(table.contract, upstream, table.lineage),
                   "lake_path": f"transformed/{table.name}/event_date=YYYY-MM-DD/event_hour=HH/data.parquet"},
@@ -154,17 +156,20 @@ def build_transformed(table: Table) -> dg.AssetsDefinition:
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource):
         spark, store = pyspark.spark_session, lake.lake()
         raw, n_files = read_raw(spark, store, table.name, context.partition_key)
-        result = transform(spark, raw, table)
+        result = transform(spark, raw, table).cache()  # read by the write, the checks and their counts
         data = result.toArrow()
         raw_rows = raw.count()
+        check_results = evaluate(result, table.name, table.contract, context.partition_key)
+        result.unpersist()
         path = transformed_path(table.name, context.partition_key)
         size = store.write_parquet(data, store.path(path))
         context.log.info(f"{table.name} {context.partition_key}: {raw_rows:,} raw rows from {n_files} files -> "
                          f"{data.num_rows:,} rows ({raw_rows - data.num_rows:,} duplicates removed)")
-        return dg.MaterializeResult(metadata={
+        return dg.MaterializeResult(check_results=check_results, metadata={
             "dagster/row_count": data.num_rows, "raw_rows": raw_rows, "raw_files": n_files,
             "duplicates_removed": raw_rows - data.num_rows, "bytes": size,
             "dagster/uri": store.uri_of(store.path(path)),
+            "checks_failed": sorted(r.check_name for r in check_results if not r.passed),
         })
 
     return _asset
