@@ -7,6 +7,7 @@ so a GPS fix slightly outside the city still gets the nearest zone.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 import pyarrow as pa
@@ -46,3 +47,31 @@ def segments() -> pa.Table:
         "start_lat": float(c.node_lat[s.from_node]), "start_lon": float(c.node_lon[s.from_node]),
         "end_lat": float(c.node_lat[s.to_node]), "end_lon": float(c.node_lon[s.to_node]),
     } for s in c.segments])
+
+
+def origin() -> tuple[float, float]:
+    """(latitude, longitude) of the south-west corner: the origin of the local metric grid."""
+    c = city()
+    return float(c.node_lat[0]), float(c.node_lon[0])
+
+
+def metres_per_degree() -> tuple[float, float]:
+    """Metres per degree of longitude and of latitude at the city (flat-earth, fine for a city)."""
+    lat0, _ = origin()
+    return 111_320.0 * math.cos(math.radians(lat0)), 111_320.0
+
+
+def segment_cells(cell_m: float, radius_m: float) -> pa.Table:
+    """Each segment (local metric coordinates) once per grid cell within `radius_m` of its bounding box."""
+    lat0, lon0 = origin()
+    to_x, to_y = metres_per_degree()
+    rows = []
+    for seg in segments().to_pylist():
+        x0, y0 = (seg["start_lon"] - lon0) * to_x, (seg["start_lat"] - lat0) * to_y
+        x1, y1 = (seg["end_lon"] - lon0) * to_x, (seg["end_lat"] - lat0) * to_y
+        for cx in range(math.floor((min(x0, x1) - radius_m) / cell_m), math.floor((max(x0, x1) + radius_m) / cell_m) + 1):
+            for cy in range(math.floor((min(y0, y1) - radius_m) / cell_m),
+                            math.floor((max(y0, y1) + radius_m) / cell_m) + 1):
+                rows.append({"cell_x": cx, "cell_y": cy, "segment_id": seg["segment_id"],
+                             "segment_heading": seg["heading_deg"], "x0": x0, "y0": y0, "x1": x1, "y1": y1})
+    return pa.Table.from_pylist(rows)

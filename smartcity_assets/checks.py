@@ -69,6 +69,13 @@ TABLE_RULES: dict[str, list[Rule]] = {
              "engine temperature is reported by combustion and hybrid vehicles only", blocking=False),
     ],
     "gps": [Rule("zone_matched", "zone_id", "zone_id IS NOT NULL", "every fix is placed in a city zone")],
+    "gps_matched": [
+        Rule("zone_matched", "zone_id", "zone_id IS NOT NULL", "every fix is placed in a city zone"),
+        Rule("match_within_radius", "match_distance_m", "match_distance_m IS NULL OR match_distance_m <= 50",
+             "a matched segment is at most 50 m from the fix"),
+        Rule("matched_to_a_road", "segment_id", "segment_id IS NOT NULL",
+             "the fix was matched to a road segment (GPS noise can leave a few unmatched)", blocking=False),
+    ],
     "traffic_camera": [
         Rule("counts_add_up", "vehicle_count",
              "vehicle_count = car_count + bus_count + truck_count + emergency_count",

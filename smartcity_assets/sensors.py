@@ -19,7 +19,12 @@ from smartcity_assets.resources import LakeResource
 from smartcity_assets.transformed import TABLES, transformed_key
 
 MAX_MANIFESTS_PER_TICK = 500
-SOURCES = {t.name for t in TABLES}
+
+
+def tables_fed_by(source: str) -> list[str]:
+    """Transformed tables to recompute when a raw source's hour changes (and the tables built on them)."""
+    direct = [t.name for t in TABLES if t.source == source]
+    return direct + [t.name for t in TABLES if t.upstream_table in direct]
 
 
 @dg.sensor(name="raw_manifest_sensor", minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -64,11 +69,10 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
     ]
     by_hour: dict[str, set[str]] = defaultdict(set)
     for source, hour in added:
-        if source in SOURCES:
-            by_hour[hour].add(source)
+        by_hour[hour].update(tables_fed_by(source))
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
     runs = [dg.RunRequest(run_key=f"{hour}|{'+'.join(sorted(sources))}|{tip}", partition_key=hour,
-                          asset_selection=[transformed_key(s) for s in sorted(sources)],
+                          asset_selection=[transformed_key(t) for t in sorted(sources)],
                           tags={"smartcity/trigger": "raw_manifest_sensor"})
-            for hour, sources in sorted(by_hour.items())]
+            for hour, sources in sorted(by_hour.items()) if sources]
     return dg.SensorResult(run_requests=runs, asset_events=events, cursor=new_cursor.dumps())
