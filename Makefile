@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test bench stack-up stack-down clean
+.PHONY: demo test dev bench stack-up stack-down clean
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -18,9 +18,14 @@ demo: $(BIN)/.installed
 test: $(BIN)/.installed
 	$(BIN)/pytest
 
+# The Dagster UI and daemon (sensors run) on the project-local instance configured by dagster.yaml.
+dev: $(BIN)/.installed
+	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml
+
 bench: $(BIN)/.installed
 	$(BIN)/python bench/simulator_throughput.py
 	$(BIN)/python bench/streaming_throughput.py
+	$(BIN)/python bench/assets_benchmark.py
 
 stack-up: $(BIN)/.installed
 	$(BIN)/smartcity stack up

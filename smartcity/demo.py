@@ -25,9 +25,9 @@ from streaming.spark import require_java
 log = logging.getLogger(__name__)
 
 def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
-    print(f"[1/4] checking prerequisites: {require_java()}")
+    print(f"[1/5] checking prerequisites: {require_java()}")
     already = stack.running_services(settings)
-    print("[2/4] starting the embedded stack")
+    print("[2/5] starting the embedded stack")
     for line in stack.up(settings):
         print("      " + line)
     started_here = stack.running_services(settings) - already
@@ -54,7 +54,7 @@ def _retire_checkpoint(settings: Settings) -> None:
 def _run(settings: Settings, events: int) -> int:
     start = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
     config = SimulationConfig(events=events, speed=0.0, start=start, late_share=0.02, malformed_share=0.01)
-    print(f"[3/4] simulating {events:,} events of a city of {config.vehicles:,} vehicles "
+    print(f"[3/5] simulating {events:,} events of a city of {config.vehicles:,} vehicles "
           f"(2% late, 1% malformed) into Kafka at {settings.bootstrap_servers}")
     report = run_simulation(settings, config)
     print(format_report(report))
@@ -77,7 +77,7 @@ def _run(settings: Settings, events: int) -> int:
     print(table(["topic", "sent", "in broker", "valid", "malformed", "malformed by reason", "read"], rows))
     print("\nall sent events arrived" if ok else "\nSOME EVENTS DID NOT ARRIVE (see above)")
 
-    print("\n[4/4] streaming Kafka into the lake's raw zone (Spark Structured Streaming, available-now)")
+    print("\n[4/5] streaming Kafka into the lake's raw zone (Spark Structured Streaming, available-now)")
     from streaming.job import StreamRun, run_stream
 
     lake = Lake.from_settings(settings)
@@ -89,6 +89,47 @@ def _run(settings: Settings, events: int) -> int:
     print(f"streamed in {time.monotonic() - began:.1f} s; landed + quarantined = {accounted:,} "
           f"of {report.sent:,} sent")
     ok &= accounted == report.sent
-    print(f"\nlake: {settings.lake}\nnext: `smartcity stream` keeps landing new events; "
-          f"`smartcity simulate --duration 60` produces more")
+
+    print("\n[5/5] Dagster: the manifest sensor ticks, then the runs it requests materialize the transformed "
+          "tables with their checks")
+    ok &= _dagster(settings, cursor)
+    print(f"\nlake: {settings.lake}\nnext: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with the "
+          f"sensor running; `smartcity stream` keeps landing new events; `smartcity simulate --duration 60` "
+          f"produces more")
     return 0 if ok else 1
+
+
+def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
+    """One sensor tick over what this run landed, and the runs it requests, in this process."""
+    import dagster as dg
+
+    from smartcity_assets.definitions import defs
+    from smartcity_assets.resources import LakeResource
+    from smartcity_assets.sensors import raw_manifest_sensor
+
+    context = dg.build_sensor_context(cursor=cursor.dumps(), resources={"lake": LakeResource(uri=settings.lake)})
+    tick = raw_manifest_sensor(context)
+    if not isinstance(tick, dg.SensorResult):
+        print("      the sensor found nothing to do")
+        return False
+    print(f"      sensor: {len(tick.asset_events)} raw partitions landed, {len(tick.run_requests)} runs requested")
+    rows, ok = [], True
+    with dg.DagsterInstance.ephemeral() as instance:
+        for request in tick.run_requests:
+            began = time.monotonic()
+            result = dg.materialize(defs.assets, partition_key=request.partition_key, resources=defs.resources,
+                                    selection=dg.AssetSelection.keys(*request.asset_selection), instance=instance,
+                                    raise_on_error=False)
+            ok &= result.success
+            checks = result.get_asset_check_evaluations()
+            for event in result.get_asset_materialization_events():
+                mine = [c for c in checks if c.asset_key == event.asset_key]
+                failed = [c.check_name for c in mine if not c.passed]
+                rows.append([event.asset_key.to_user_string(), request.partition_key,
+                             event.materialization.metadata["dagster/row_count"].value,
+                             event.materialization.metadata["duplicates_removed"].value,
+                             f"{len(mine) - len(failed)}/{len(mine)}", ", ".join(failed) or "-"])
+            print(f"      run for {request.partition_key}: {'ok' if result.success else 'FAILED'} "
+                  f"in {time.monotonic() - began:.1f} s")
+    print(table(["asset", "partition", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
+    return ok

@@ -12,4 +12,7 @@ defs = dg.Definitions(
     assets=dg.with_source_code_references([*RAW_SPECS, *TRANSFORMED]),
     sensors=[raw_manifest_sensor],
     resources=resources_for(load_settings()),
+    # All steps of a run share one process and so one Spark session: a run pays one JVM start, and the
+    # sensor asks for one run per affected hour, not one per table.
+    executor=dg.in_process_executor,
 )
