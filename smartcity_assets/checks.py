@@ -1,8 +1,9 @@
 """Data-quality checks of the transformed tables: pandera schemas on Spark frames, as Dagster asset checks.
 
-Every rule is one Spark SQL predicate that a good row satisfies. The same rule feeds the pandera
-schema (which decides pass / fail) and one aggregation pass that counts failing rows, so the count and
-the verdict cannot drift apart. Rules come from the event contracts (non-null, ranges, allowed values)
+Every rule is one Spark SQL predicate that a good row satisfies. One aggregation over the Spark frame
+counts the failing rows of every rule; the pandera schema (the contract's column types, every rule as a
+check) is then validated on the frame, its checks reading those counts, so the verdict and the count
+cannot drift apart and validation costs one pass over the data. Rules come from the event contracts (non-null, ranges, allowed values)
 plus rules that only make sense after transformation: uniqueness of event_id, every row in its own
 hour, referential checks against the city's zones and segments, and cross-field rules. Hard rules are
 blocking (a failure stops downstream assets of that partition); soft ones only warn.
@@ -122,45 +123,57 @@ def _bounds(partition_key: str) -> dict[str, str]:
     return {"start": f"{start:%Y-%m-%d %H:%M:%S}+00:00", "end": f"{start + timedelta(hours=1):%Y-%m-%d %H:%M:%S}+00:00"}
 
 
-def pandera_schema(name: str, contract: EventContract, columns: list[str], partition_key: str) -> pa.DataFrameSchema:
-    """The pandera schema of a transformed table: contract types and nullability, plus every rule."""
+def pandera_schema(name: str, contract: EventContract, columns: list[str], failing: dict[str, int]
+                   ) -> pa.DataFrameSchema:
+    """The pandera schema of a transformed table: the contract's column types, and every rule as a check.
+
+    The data work of all rules is one Spark aggregation (`failing_counts`) done before validation; each
+    pandera check reads its rule's count, so validating costs one pass over the data instead of one
+    Spark job per rule and column.
+    """
     types = {f.name: f for f in spark_schema(contract).fields}
-    bounds = _bounds(partition_key)
-    by_column: dict[str, list[pa.Check]] = {}
+    by_column: dict[str, list[pa.Check]] = {"event_id": [pa.Check(lambda df: failing[UNIQUE] == 0, name=UNIQUE)]}
     for rule in rules_for(name, contract):
-        if rule.name.endswith("_not_null"):
-            continue  # pandera's own nullable check
-        predicate = rule.predicate.format(**bounds)
         by_column.setdefault(rule.column, []).append(
-            pa.Check(lambda df, p=predicate: df.where(f"NOT ({p})").limit(1).count() == 0, name=rule.name))
+            pa.Check(lambda df, n=rule.name: failing[n] == 0, name=rule.name))
     schema_columns = {}
     for column in columns:
         field = types.get(column)
         schema_columns[column] = pa.Column(field.dataType if field else None, checks=by_column.get(column, []),
-                                           nullable=field.nullable if field else True)
-    return pa.DataFrameSchema(schema_columns, unique=["event_id"], name=f"transformed.{name}")
+                                           nullable=True)  # nullability is a rule with a count
+    return pa.DataFrameSchema(schema_columns, name=f"transformed.{name}")
+
+
+def failing_counts(df, rules: list[Rule], bounds: dict[str, str]) -> dict[str, int]:
+    """Rows failing each rule (a NULL verdict counts as failing), and duplicate event ids: one Spark job."""
+    def fails(r: Rule):
+        ok = F.expr(r.predicate.format(**bounds))
+        return F.sum(F.when(ok, 0).otherwise(1)).alias(r.name)
+
+    row = df.agg(F.count(F.lit(1)).alias("_rows"), F.countDistinct("event_id").alias("_ids"),
+                 *[fails(r) for r in rules]).first().asDict()
+    counts = {r.name: int(row[r.name] or 0) for r in rules}
+    counts[UNIQUE] = row["_rows"] - row["_ids"]
+    return counts
 
 
 def evaluate(df, name: str, contract: EventContract, partition_key: str) -> list[dg.AssetCheckResult]:
-    """Run the pandera schema on a (cached) Spark frame and report each rule with counts and samples."""
+    """Validate a (cached) Spark frame with the pandera schema; report each rule with counts and samples."""
     rules = rules_for(name, contract)
     bounds = _bounds(partition_key)
-    validated = pandera_schema(name, contract, df.columns, partition_key).validate(df)
+    failing = failing_counts(df, rules, bounds)
+    validated = pandera_schema(name, contract, df.columns, failing).validate(df)
     failed = _failed_rule_names(validated.pandera.errors)
-    counts = df.agg(
-        F.count(F.lit(1)).alias("_rows"), F.countDistinct("event_id").alias("_ids"),
-        *[F.sum(F.when(F.expr(f"NOT ({r.predicate.format(**bounds)})") | F.expr(f"({r.predicate.format(**bounds)}) IS NULL"), 1)
-                .otherwise(0)).alias(r.name) for r in rules]).first().asDict()
     results = [dg.AssetCheckResult(check_name=UNIQUE, passed=UNIQUE not in failed,
-                                   metadata={"duplicate_rows": counts["_rows"] - counts["_ids"]})]
+                                   metadata={"duplicate_rows": failing[UNIQUE]})]
     for r in rules:
+        predicate = r.predicate.format(**bounds)
         passed = r.name not in failed
-        metadata = {"failing_rows": int(counts[r.name] or 0), "rule": r.predicate.format(**bounds)}
+        metadata = {"failing_rows": failing[r.name], "rule": predicate}
         if not passed:
-            sample = df.where(f"NOT ({r.predicate.format(**bounds)}) OR ({r.predicate.format(**bounds)}) IS NULL")
+            sample = df.where(f"NOT coalesce({predicate}, false)").select(*_sample_columns(r, df.columns))
             metadata["sample_failing_rows"] = dg.MetadataValue.json(
-                [{k: str(v) for k, v in row.asDict().items()} for row in
-                 sample.select(*_sample_columns(r, df.columns)).limit(SAMPLE_ROWS).collect()])
+                [{k: str(v) for k, v in row.asDict().items()} for row in sample.limit(SAMPLE_ROWS).collect()])
         results.append(dg.AssetCheckResult(
             check_name=r.name, passed=passed, metadata=metadata,
             severity=dg.AssetCheckSeverity.ERROR if r.blocking else dg.AssetCheckSeverity.WARN))
@@ -173,16 +186,13 @@ def _sample_columns(rule: Rule, columns: list[str]) -> list[str]:
 
 
 def _failed_rule_names(errors) -> set[str]:
+    """Names of the rules pandera found failing; a column of the wrong type fails its not-null rule."""
     failed = set()
     for category in dict(errors).values():
         for kind, entries in category.items():
             for e in entries:
-                if e.get("check") == "unique" or kind == "DUPLICATES":
-                    failed.add(UNIQUE)
-                elif e.get("check") == "not_nullable":
+                if kind in ("WRONG_DATATYPE", "COLUMN_NOT_IN_DATAFRAME"):
                     failed.add(f"{e['column']}_not_null")
-                elif kind in ("WRONG_DATATYPE", "COLUMN_NOT_IN_DATAFRAME"):
-                    failed.add(f"{e['column']}_not_null")  # cannot be trusted: report on the column
                 else:
                     failed.add(e.get("check"))
     return failed
