@@ -16,7 +16,7 @@ import dagster as dg
 import pandera.pyspark as pa
 from pyspark.sql import functions as F
 
-from smartcity.contracts import EventContract, FieldType
+from smartcity.contracts import EventContract
 from streaming.schemas import spark_schema
 
 UNIQUE = "event_id_unique"

@@ -13,7 +13,6 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 import pyarrow as pa
-import pytest
 
 from smartcity import contracts, reference
 from smartcity.lake import Lake, layout, manifests
@@ -21,7 +20,7 @@ from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.reader import LakeReader
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from smartcity_assets.partitions import HOURLY
-from smartcity_assets.raw import RAW_SPECS, raw_key
+from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import LakeResource, resources_for
 from smartcity_assets.sensors import raw_manifest_sensor
 from smartcity_assets.transformed import TABLES, TRANSFORMED, read_transformed, transformed_key, transformed_path

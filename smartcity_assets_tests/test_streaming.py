@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -19,11 +18,9 @@ import pyarrow.compute as pc
 import pytest
 
 from smartcity import contracts
-from smartcity.kafka import partitions_of
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.summary import summarize
-from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
 from streaming.job import StreamRun, run_stream
 

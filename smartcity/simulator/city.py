@@ -142,7 +142,7 @@ class City:
         return zones
 
     def _road_class(self, a: int, b: int) -> str:
-        (ax, ay), (bx, by) = self.node_xy(a), self.node_xy(b)
+        (ax, ay), (_, by) = self.node_xy(a), self.node_xy(b)
         if ay == by:  # east-west street y
             if ay in (0, self.height - 1):
                 return "ring"

@@ -19,7 +19,6 @@ The model, in short:
 
 from __future__ import annotations
 
-import heapq
 import math
 import random
 from dataclasses import dataclass, field
