@@ -119,7 +119,8 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
             began = time.monotonic()
             result = dg.materialize(defs.assets, partition_key=request.partition_key, resources=defs.resources,
                                     selection=dg.AssetSelection.keys(*request.asset_selection), instance=instance,
-                                    raise_on_error=False)
+                                    raise_on_error=False,
+                                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
             ok &= result.success
             checks = result.get_asset_check_evaluations()
             for event in result.get_asset_materialization_events():

@@ -30,6 +30,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     # Executors' Python workers must use this interpreter (the project's environment).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    if settings.spark_master.startswith("local"):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local Spark listens on loopback only
     conf = {
         "spark.sql.session.timeZone": "UTC",
         "spark.ui.enabled": "false",
