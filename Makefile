@@ -20,7 +20,8 @@ test: $(BIN)/.installed
 
 # The Dagster UI and daemon (sensors run) on the project-local instance configured by dagster.yaml.
 dev: $(BIN)/.installed
-	DAGSTER_HOME=$(CURDIR) $(BIN)/dagster dev -w workspace.yaml
+	mkdir -p .smartcity/dagster && ln -sf $(CURDIR)/dagster.yaml .smartcity/dagster/dagster.yaml
+	DAGSTER_HOME=$(CURDIR)/.smartcity/dagster $(BIN)/dagster dev -w workspace.yaml
 
 bench: $(BIN)/.installed
 	$(BIN)/python bench/simulator_throughput.py
