@@ -10,21 +10,15 @@ broker started for this run, a few rounds each, alternating.
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import time
 from datetime import datetime, timezone
 
 from smartcity import contracts, stack
+from smartcity.stack import free_port
 from smartcity.kafka import ensure_topics, make_producer
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def bare_producer(settings, messages) -> float:

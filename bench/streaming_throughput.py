@@ -16,7 +16,6 @@
 from __future__ import annotations
 
 import argparse
-import socket
 import tempfile
 import threading
 import time
@@ -26,6 +25,7 @@ import numpy as np
 import pyarrow.compute as pc
 
 from smartcity import contracts, stack
+from smartcity.stack import free_port
 from smartcity.kafka import partitions_of
 from smartcity.lake import Lake, manifests
 from smartcity.lake.reader import LakeReader
@@ -34,12 +34,6 @@ from smartcity.simulator.run import SimulationConfig, run_simulation
 from streaming.kafka_source import KafkaStreamReader, read_range
 from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def baseline(settings, lake: Lake) -> tuple[int, float]:

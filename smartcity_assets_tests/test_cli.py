@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from .conftest import free_port
+from smartcity.stack import free_port
 
 
 def smartcity(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
