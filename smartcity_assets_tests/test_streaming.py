@@ -22,9 +22,8 @@ from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.summary import summarize
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
-from streaming.job import StreamRun, run_stream
-
 from smartcity.stack import free_port
+from streaming.job import StreamRun, run_stream
 
 # Starts 30 s before an hour boundary: late events (held 30 s..5 min) land in the earlier hour.
 START = datetime(2026, 11, 29, 10, 59, 30, tzinfo=timezone.utc)
