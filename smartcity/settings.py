@@ -7,7 +7,6 @@ deployment: leave a setting unset and the embedded service started by `smartcity
 
 from __future__ import annotations
 
-from functools import cached_property
 from pathlib import Path
 from typing import Literal
 
@@ -65,7 +64,7 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value.strip()
 
-    @cached_property
+    @property
     def home_dir(self) -> Path:
         return self.home.expanduser().resolve()
 
