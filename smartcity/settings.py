@@ -66,7 +66,7 @@ class Settings(BaseSettings):
 
     @property
     def home_dir(self) -> Path:
-        return self.home.expanduser().resolve()
+        return Path(self.home).expanduser().resolve()
 
     @property
     def uses_embedded_broker(self) -> bool:
