@@ -118,7 +118,7 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
         for request in tick.run_requests:
             began = time.monotonic()
             result = dg.materialize(defs.assets, partition_key=request.partition_key, resources=defs.resources,
-                                    selection=dg.AssetSelection.keys(*request.asset_selection), instance=instance,
+                                    selection=dg.AssetSelection.assets(*request.asset_selection), instance=instance,
                                     raise_on_error=False,
                                     run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
             ok &= result.success

@@ -63,7 +63,8 @@ def test_definitions_load_and_validate():
     assert {"event_id_unique", "counts_add_up", "event_time_in_partition", "vehicle_count_in_range"} <= specs
     assert {k.name for k in defs.resolve_asset_graph().asset_check_keys
             if k.asset_key == transformed_key("traffic_camera")} == specs
-    assert defs.get_sensor_def("raw_manifest_sensor").default_status == dg.DefaultSensorStatus.RUNNING
+    assert raw_manifest_sensor.default_status == dg.DefaultSensorStatus.RUNNING
+    assert defs.sensors == [raw_manifest_sensor]
     result = subprocess.run([sys.executable, "-m", "dagster", "definitions", "validate", "-w", "workspace.yaml"],
                             cwd=ROOT, capture_output=True, text=True, timeout=300,
                             env={k: v for k, v in os.environ.items() if k != "DAGSTER_HOME"})
@@ -222,7 +223,7 @@ def test_checks_fail_with_counts_and_block_downstream(tmp_path, spark):
            + [_camera_row(400, vehicle_count=0, car_count=0, bus_count=0, mean_speed_kmh=None),
               _camera_row(401, mean_speed_kmh=200.0)])  # implausible speed: warning only
     _commit_raw(lake, "traffic_camera", bad, batch=0)
-    selection = dg.AssetSelection.keys(transformed_key("traffic_camera"), downstream_of_camera.key)
+    selection = dg.AssetSelection.assets(transformed_key("traffic_camera"), downstream_of_camera.key)
     result = materialize(settings, HOUR_10, selection=selection, extra_assets=[downstream_of_camera])
     evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
     failed = {n: e.metadata["failing_rows"].value for n, e in evaluations.items() if not e.passed}
@@ -248,7 +249,7 @@ def test_full_chain_simulate_stream_sensor_transform(broker_only, spark):
     tick = sensor_tick(broker_only)
     assert tick.run_requests
     for request in tick.run_requests:
-        result = materialize(broker_only, request.partition_key, selection=dg.AssetSelection.keys(
+        result = materialize(broker_only, request.partition_key, selection=dg.AssetSelection.assets(
             *request.asset_selection))
         assert result.success
         # every blocking check passes (a warning, e.g. a GPS fix too far from any road, may not)
