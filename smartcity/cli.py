@@ -73,6 +73,10 @@ def build_parser() -> argparse.ArgumentParser:
     stream.add_argument("--no-fail-on-data-loss", action="store_true",
                         help="continue from the earliest offsets when checkpointed ones no longer exist")
 
+    query = sub.add_parser("query", help="ad-hoc SQL over the catalog (DuckDB locally, Athena in AWS mode)")
+    query.add_argument("sql", help='e.g. "SELECT zone_name, count(*) FROM transformed_gps GROUP BY 1"')
+    query.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+
     stack = sub.add_parser("stack", help="the embedded local services")
     stack.add_argument("action", choices=["up", "down", "status"])
 
@@ -115,6 +119,15 @@ def _dispatch(args: argparse.Namespace) -> int:
                      "fail_on_data_loss": False if args.no_fail_on_data_loss else None}
         settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
         run_stream(settings, StreamRun(available_now=args.available_now, stop_after_s=args.duration))
+        return 0
+    if args.command == "query":
+        from smartcity.catalog.query import run_query
+        from smartcity.console import table
+
+        columns, rows = run_query(settings, args.sql)
+        print(table(columns, rows[: args.max_rows]))
+        more = f" (first {args.max_rows} shown)" if len(rows) > args.max_rows else ""
+        print(f"({len(rows):,} rows{more})")
         return 0
     if args.command == "stack":
         from smartcity import stack

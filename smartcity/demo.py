@@ -113,7 +113,7 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
         print("      the sensor found nothing to do")
         return False
     print(f"      sensor: {len(tick.asset_events)} raw partitions landed, {len(tick.run_requests)} runs requested")
-    rows, ok = [], True
+    rows, ok, registered = [], True, 0
     with dg.DagsterInstance.ephemeral() as instance:
         for request in tick.run_requests:
             began = time.monotonic()
@@ -123,7 +123,9 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
                                     run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
             ok &= result.success
             checks = result.get_asset_check_evaluations()
-            for event in result.get_asset_materialization_events():
+            events = result.get_asset_materialization_events()
+            registered += sum(1 for e in events if e.asset_key.path[0] == "catalog")
+            for event in (e for e in events if e.asset_key.path[0] == "transformed"):
                 mine = [c for c in checks if c.asset_key == event.asset_key]
                 failed = [c.check_name for c in mine if not c.passed]
                 rows.append([event.asset_key.to_user_string(), request.partition_key,
@@ -133,4 +135,12 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
             print(f"      run for {request.partition_key}: {'ok' if result.success else 'FAILED'} "
                   f"in {time.monotonic() - began:.1f} s")
     print(table(["asset", "partition", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
+    print(f"      catalog: {registered} table partitions registered ({'Glue' if settings.env == 'aws' else 'DuckDB'})")
+    sql = ("SELECT zone_name, count(*) AS fixes, round(avg(speed_kmh), 1) AS mean_kmh, "
+           "count(DISTINCT vehicle_id) AS vehicles FROM transformed_gps_matched GROUP BY 1 ORDER BY 2 DESC")
+    from smartcity.catalog.query import run_query
+
+    print(f"      smartcity query \"{sql}\"")
+    columns, result_rows = run_query(settings, sql)
+    print(table(columns, result_rows))
     return ok

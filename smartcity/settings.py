@@ -52,6 +52,10 @@ class Settings(BaseSettings):
     fail_on_data_loss: bool = Field(True, description="fail when checkpointed Kafka offsets no longer exist")
     aws_region: str = "us-east-1"
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset = AWS")
+    aws_endpoint_url: str | None = Field(None, description="endpoint for Glue / Athena (moto in tests); unset = AWS")
+    glue_database: str = Field("smartcity", pattern=r"^[a-z][a-z0-9_]{0,254}$", description="Glue database")
+    athena_workgroup: str = "primary"
+    athena_output: str | None = Field(None, description="s3:// folder for Athena results; unset = <lake>/_athena")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -89,6 +93,11 @@ class Settings(BaseSettings):
     @property
     def lake(self) -> str:
         return self.lake_uri or (self.home_dir / "lake").as_uri()
+
+    @property
+    def catalog_path(self) -> Path:
+        """The embedded catalog (DuckDB)."""
+        return self.home_dir / "catalog.duckdb"
 
     @property
     def checkpoint(self) -> str:

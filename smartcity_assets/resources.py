@@ -22,10 +22,17 @@ class LakeResource(dg.ConfigurableResource):
 
 
 def resources_for(settings: Settings) -> dict:
+    from smartcity_assets.catalog import CatalogResource
+
     lake = LakeResource(uri=settings.lake, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
     conf = spark_conf(settings)
     if settings.env == "aws":
         # On EMR / a cluster the executors read the lake with their instance profile; S3 through s3a.
         conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
             "com.amazonaws.auth.DefaultAWSCredentialsProviderChain")
-    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf)}
+    if settings.env == "aws":
+        catalog = CatalogResource(kind="glue", lake_uri=settings.lake, database=settings.glue_database,
+                                  region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+    else:
+        catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
+    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf), "catalog": catalog}

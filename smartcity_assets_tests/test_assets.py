@@ -19,6 +19,7 @@ from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.reader import LakeReader
 from smartcity.simulator.run import SimulationConfig, run_simulation
+from smartcity_assets.catalog import CATALOG
 from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import LakeResource, resources_for
@@ -38,9 +39,9 @@ def land(settings, spark, events: int, start: datetime, seed: int = 1, **extra):
 
 
 def materialize(settings, partition_key: str, selection=None, extra_assets=()):
-    return dg.materialize([*RAW_SPECS, *TRANSFORMED, *extra_assets], partition_key=partition_key,
-                          resources=resources_for(settings), selection=selection or dg.AssetSelection.groups("transformed"),
-                          raise_on_error=False)
+    return dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *extra_assets], partition_key=partition_key,
+                          resources=resources_for(settings),
+                          selection=selection or dg.AssetSelection.groups("transformed"), raise_on_error=False)
 
 
 def sensor_tick(settings, cursor=None):
@@ -53,7 +54,8 @@ def test_definitions_load_and_validate():
 
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
-    assert keys == {f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in TABLES}
+    assert keys == ({f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in TABLES}
+                    | {f"catalog/{t.name}" for t in TABLES})
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0] and node.partitions_def == HOURLY
@@ -89,7 +91,8 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     by_partition = {r.partition_key: r for r in first.run_requests}
     assert set(by_partition) == {HOUR_10, HOUR_11} and len(first.run_requests) == 2
     sources_10 = {s for s, h in raw_events if h == HOUR_10}
-    assert {k.path[1] for k in by_partition[HOUR_10].asset_selection} == sources_10 | {"gps_matched"}
+    assert {tuple(k.path) for k in by_partition[HOUR_10].asset_selection} == {
+        (layer, t) for layer in ("transformed", "catalog") for t in sources_10 | {"gps_matched"}}
 
     # nothing new: nothing requested
     second = sensor_tick(broker_only, first.cursor)
@@ -258,7 +261,7 @@ def test_full_chain_simulate_stream_sensor_transform(broker_only, spark):
     lake = Lake.from_settings(broker_only)
     landed = sum(e.metadata["rows_added"].value for e in tick.asset_events)
     per_table = {(k.path[1], r.partition_key): read_transformed(lake, k.path[1], r.partition_key).num_rows
-                 for r in tick.run_requests for k in r.asset_selection}
+                 for r in tick.run_requests for k in r.asset_selection if k.path[0] == "transformed"}
     # one simulation, no duplicates: every landed row is in its transformed table, every GPS fix matched
     assert sum(n for (t, _), n in per_table.items() if t != "gps_matched") == landed
     assert all(n == per_table[("gps", h)] for (t, h), n in per_table.items() if t == "gps_matched")
