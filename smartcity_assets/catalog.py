@@ -55,7 +55,10 @@ def build_catalog_asset(table: Table) -> dg.AssetsDefinition:
               description=(f"The table `{definition.name}` in the catalog (Glue in AWS, DuckDB locally), "
                            f"partitioned by event_date / event_hour, so analysts can query "
                            f"`transformed/{table.name}` with Athena or `smartcity query`. {table.description}"),
-              metadata={"table": definition.name, "location": definition.location})
+              metadata={"table": definition.name, "location": definition.location,
+                        "dagster/column_schema": dg.TableSchema(columns=[
+                            dg.TableColumn(c.name, c.type, description=c.comment)
+                            for c in (*definition.columns, *definition.partition_keys)])})
     def _asset(context: dg.AssetExecutionContext, catalog: CatalogResource):
         store = catalog.catalog()
         registration = store.register_table(definition)
