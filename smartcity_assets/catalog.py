@@ -12,6 +12,7 @@ import dagster as dg
 from smartcity.catalog.glue import GlueCatalog
 from smartcity.catalog.local import LocalCatalog
 from smartcity.catalog.tables import TableDef, from_column_schema
+from smartcity.errors import ConfigError
 from smartcity.lake import Lake
 from smartcity_assets.metadata import OWNERS, column_schema
 from smartcity_assets.partitions import HOURLY, date_hour
@@ -32,6 +33,9 @@ class CatalogResource(dg.ConfigurableResource):
         if self.kind == "glue":
             return GlueCatalog(self.database, self.lake_uri, self.region, self.endpoint_url)
         lake = Lake(self.lake_uri)
+        if lake.is_s3:
+            raise ConfigError(f"the local catalog reads a lake folder, but SMARTCITY_LAKE_URI is {self.lake_uri}: "
+                              "use SMARTCITY_ENV=aws to catalog an S3 lake in Glue (queried with Athena)")
         return LocalCatalog(self.local_path, lake.root)
 
     def qualified(self, table: str) -> str:
