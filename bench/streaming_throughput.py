@@ -25,12 +25,12 @@ import numpy as np
 import pyarrow.compute as pc
 
 from smartcity import contracts, stack
-from smartcity.stack import free_port
 from smartcity.kafka import partitions_of
 from smartcity.lake import Lake, manifests
 from smartcity.lake.reader import LakeReader
 from smartcity.settings import load_settings
 from smartcity.simulator.run import SimulationConfig, run_simulation
+from smartcity.stack import free_port
 from streaming.kafka_source import KafkaStreamReader, read_range
 from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch

@@ -100,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
 def _dispatch(args: argparse.Namespace) -> int:
     settings = load_settings()
     if args.command == "simulate":
-        from smartcity.simulator.run import SimulationConfig, format_report, run_simulation
+        from smartcity.simulator.run import (
+            SimulationConfig,
+            format_report,
+            run_simulation,
+        )
 
         config = SimulationConfig(
             events=args.events, duration_s=args.duration, rate=args.rate, speed=args.speed, start=args.start,

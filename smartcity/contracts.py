@@ -21,7 +21,6 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-
 # RFC 3339 timestamps: the offset is required (a naive time is rejected with its own reason).
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"

@@ -2,27 +2,29 @@
 
 Today it covers: stack up -> simulated city into Kafka (what arrived per topic, read back from the
 broker and checked against the contracts) -> Spark Structured Streaming into the lake's raw zone (rows
-per source and hour, quarantined messages by reason). Later layers (assets, marts) extend it.
+per source and hour, quarantined messages by reason) -> the Dagster manifest sensor and the runs it
+requests (transformed tables with their checks, catalog entries) -> a sample query. Marts come next.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from pathlib import Path
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from pathlib import Path
 
 from smartcity import contracts, stack
 from smartcity.console import table
 from smartcity.kafka import read_topic
-from smartcity.settings import Settings
 from smartcity.lake import Lake, manifests
 from smartcity.lake.summary import summarize
+from smartcity.settings import Settings
 from smartcity.simulator.run import SimulationConfig, format_report, run_simulation
 from streaming.spark import require_java
 
 log = logging.getLogger(__name__)
+
 
 def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
     print(f"[1/5] checking prerequisites: {require_java()}")

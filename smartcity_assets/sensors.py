@@ -13,8 +13,8 @@ from collections import defaultdict
 import dagster as dg
 
 from smartcity.lake import layout, manifests
-from smartcity_assets.partitions import hour_key
 from smartcity_assets.catalog import catalog_key
+from smartcity_assets.partitions import hour_key
 from smartcity_assets.raw import raw_key
 from smartcity_assets.resources import LakeResource
 from smartcity_assets.transformed import TABLES, transformed_key

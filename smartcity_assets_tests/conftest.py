@@ -12,8 +12,8 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from smartcity import stack
-from smartcity.stack import free_port
 from smartcity.settings import Settings, load_settings
+from smartcity.stack import free_port
 
 
 def embedded_settings(home, **overrides) -> Settings:

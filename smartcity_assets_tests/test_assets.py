@@ -24,7 +24,13 @@ from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import LakeResource, resources_for
 from smartcity_assets.sensors import raw_manifest_sensor
-from smartcity_assets.transformed import TABLES, TRANSFORMED, read_transformed, transformed_key, transformed_path
+from smartcity_assets.transformed import (
+    TABLES,
+    TRANSFORMED,
+    read_transformed,
+    transformed_key,
+    transformed_path,
+)
 from streaming.job import StreamRun, run_stream
 from streaming.schemas import RAW_FILE_SCHEMAS
 

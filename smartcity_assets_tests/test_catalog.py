@@ -18,7 +18,12 @@ from smartcity.lake import Lake
 from smartcity_assets.catalog import CATALOG, catalog_key, table_def
 from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import resources_for
-from smartcity_assets.transformed import TABLES, TRANSFORMED, read_transformed, transformed_key
+from smartcity_assets.transformed import (
+    TABLES,
+    TRANSFORMED,
+    read_transformed,
+    transformed_key,
+)
 
 from .test_assets import land
 

@@ -10,7 +10,12 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 
 from smartcity.kafka import ensure_topics
-from streaming.kafka_source import DataLossError, KafkaStreamReader, cap_to_limit, read_range
+from streaming.kafka_source import (
+    DataLossError,
+    KafkaStreamReader,
+    cap_to_limit,
+    read_range,
+)
 
 
 @pytest.fixture
