@@ -45,6 +45,7 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
                                                               "offsets": {}, "quarantined": 0})
     for m in found:
         quarantined = {s: sum(r.values()) for s, r in m.quarantine_reasons.items()}
+        touched = []
         for part, stats in m.partitions().items():
             if part.zone != layout.RAW:
                 continue
@@ -54,8 +55,9 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
             a["bytes"] += stats["bytes"]
             a["batches"].add(f"{m.stream_id}:{m.batch_id}")
             a["quarantined"] += quarantined.get(part.source, 0)
-        for o in m.offsets:
-            for (source, _), a in added.items():
+            touched.append((part.source, a))
+        for o in m.offsets:  # the Kafka offsets this batch read, on the partitions it touched
+            for source, a in touched:
                 if o.topic.endswith("." + source):
                     lo, hi = a["offsets"].get(f"{o.topic}/{o.partition}", (o.first, o.last))
                     a["offsets"][f"{o.topic}/{o.partition}"] = (min(lo, o.first), max(hi, o.last))
