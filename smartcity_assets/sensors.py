@@ -12,6 +12,7 @@ from collections import defaultdict
 
 import dagster as dg
 
+from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity_assets.catalog import catalog_key
 from smartcity_assets.partitions import hour_key
@@ -58,7 +59,7 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
             touched.append((part.source, a))
         for o in m.offsets:  # the Kafka offsets this batch read, on the partitions it touched
             for source, a in touched:
-                if o.topic.endswith("." + source):
+                if o.topic == contracts.BY_NAME[source].topic:
                     lo, hi = a["offsets"].get(f"{o.topic}/{o.partition}", (o.first, o.last))
                     a["offsets"][f"{o.topic}/{o.partition}"] = (min(lo, o.first), max(hi, o.last))
 
