@@ -91,6 +91,9 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     on_disk = {(p.source, f"{p.date}-{p.hour:02d}:00") for c in contracts.CONTRACTS
                for p in reader.partitions("raw", c.name)}
     assert raw_events == on_disk and {h for _, h in raw_events} == {HOUR_10, HOUR_11}
+    for e in first.asset_events:  # offset ranges are those of the event's own topic, and non-empty
+        ranges = e.metadata["kafka_offset_ranges"].value
+        assert ranges and all(k.startswith(contracts.BY_NAME[e.asset_key.path[1]].topic + "/") for k in ranges)
     rows = sum(e.metadata["rows_added"].value for e in first.asset_events)
     assert rows == sum(reader.read_partition(p).num_rows for c in contracts.CONTRACTS
                        for p in reader.partitions("raw", c.name))
