@@ -101,6 +101,22 @@ def _run(settings: Settings, events: int) -> int:
     return 0 if ok else 1
 
 
+def _print_warehouse(settings: Settings) -> None:
+    """Headline of the congestion mart, read back from the warehouse's BI view."""
+    from smartcity.warehouse.postgres import PostgresWarehouse
+
+    conn = PostgresWarehouse(settings.warehouse_dsn).connect()
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT congestion_level, count(*), round(avg(speed_ratio)::numeric, 2) "
+                        "FROM bi.traffic_congestion GROUP BY 1 ORDER BY 3 DESC")
+            rows = cur.fetchall()
+    finally:
+        conn.close()
+    print("      warehouse: bi.traffic_congestion, road segment-hours by congestion level")
+    print(table(["congestion level", "segment-hours", "mean speed / limit"], [[r[0], r[1], float(r[2])] for r in rows]))
+
+
 def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
     """One sensor tick over what this run landed, and the runs it requests, in this process."""
     import dagster as dg
@@ -138,6 +154,7 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
                   f"in {time.monotonic() - began:.1f} s")
     print(table(["asset", "partition", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
     print(f"      catalog: {registered} table partitions registered ({'Glue' if settings.env == 'aws' else 'DuckDB'})")
+    _print_warehouse(settings)
     sql = ("SELECT zone_name, count(*) AS fixes, round(avg(speed_kmh), 1) AS mean_kmh, "
            "count(DISTINCT vehicle_id) AS vehicles FROM transformed_gps_matched GROUP BY 1 ORDER BY 2 DESC")
     from smartcity.catalog.query import run_query

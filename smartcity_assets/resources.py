@@ -35,4 +35,11 @@ def resources_for(settings: Settings) -> dict:
                                   region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
     else:
         catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
-    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf), "catalog": catalog}
+    from smartcity_assets.marts import WarehouseResource
+
+    if settings.env == "aws":
+        warehouse = WarehouseResource(kind="redshift", url=dg.EnvVar("SMARTCITY_WAREHOUSE_URL"),
+                                      redshift_iam_role=dg.EnvVar("SMARTCITY_REDSHIFT_IAM_ROLE"))
+    else:  # the embedded PostgreSQL, or SMARTCITY_WAREHOUSE_URL when set
+        warehouse = WarehouseResource(kind="postgres", url=settings.warehouse_dsn)
+    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf), "catalog": catalog, "warehouse": warehouse}

@@ -4,7 +4,7 @@ Each tick reads only the manifests after its cursor (one listing per stream star
 so its cost grows with new batches, not with the lake. For every hourly partition the new batches
 touched — old hours that received late events included — it records a materialization of the raw
 asset (rows, files, bytes and Kafka offsets added) and requests one run of the affected transformed
-partitions and their catalog entries. Run keys are derived from the manifests, so a repeated tick requests nothing twice.
+partitions, their catalog entries and the marts built on them. Run keys are derived from the manifests, so a repeated tick requests nothing twice.
 """
 
 
@@ -15,6 +15,7 @@ import dagster as dg
 from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity_assets.catalog import catalog_key
+from smartcity_assets.marts import MARTS
 from smartcity_assets.partitions import hour_key
 from smartcity_assets.raw import raw_key
 from smartcity_assets.resources import LakeResource
@@ -30,7 +31,7 @@ def tables_fed_by(source: str) -> list[str]:
 
 
 @dg.sensor(name="raw_manifest_sensor", minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
-           target=dg.AssetSelection.groups("transformed", "catalog"),
+           target=dg.AssetSelection.groups("transformed", "catalog", "marts"),
            description="Watches the streaming job's commit manifests; marks raw hourly partitions as landed and "
                        "re-materializes the transformed partitions they affect (late data included).")
 def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
@@ -74,9 +75,11 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
     by_hour: dict[str, set[str]] = defaultdict(set)
     for source, hour in added:
         by_hour[hour].update(tables_fed_by(source))
+    marts = {key: {d for d in mart.asset_deps[key]} for mart in MARTS for key in mart.keys}
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
     runs = [dg.RunRequest(run_key=f"{hour}|{'+'.join(sorted(sources))}|{tip}", partition_key=hour,
-                          asset_selection=[key(t) for key in (transformed_key, catalog_key) for t in sorted(sources)],
+                          asset_selection=[key(t) for key in (transformed_key, catalog_key) for t in sorted(sources)]
+                          + [m for m, deps in marts.items() if deps & {transformed_key(t) for t in sources}],
                           tags={"smartcity/trigger": "raw_manifest_sensor"})
             for hour, sources in sorted(by_hour.items()) if sources]
     return dg.SensorResult(run_requests=runs, asset_events=events, cursor=new_cursor.dumps())

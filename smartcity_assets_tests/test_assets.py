@@ -20,6 +20,7 @@ from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.reader import LakeReader
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from smartcity_assets.catalog import CATALOG
+from smartcity_assets.marts import MARTS
 from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import LakeResource, resources_for
@@ -45,7 +46,7 @@ def land(settings, spark, events: int, start: datetime, seed: int = 1, **extra):
 
 
 def materialize(settings, partition_key: str, selection=None, extra_assets=()):
-    return dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *extra_assets], partition_key=partition_key,
+    return dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *MARTS, *extra_assets], partition_key=partition_key,
                           resources=resources_for(settings),
                           selection=selection or dg.AssetSelection.groups("transformed"), raise_on_error=False)
 
@@ -61,7 +62,7 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == ({f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in TABLES}
-                    | {f"catalog/{t.name}" for t in TABLES})
+                    | {f"catalog/{t.name}" for t in TABLES} | {"marts/traffic_congestion"})
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0] and node.partitions_def == HOURLY
@@ -101,7 +102,8 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     assert set(by_partition) == {HOUR_10, HOUR_11} and len(first.run_requests) == 2
     sources_10 = {s for s, h in raw_events if h == HOUR_10}
     assert {tuple(k.path) for k in by_partition[HOUR_10].asset_selection} == {
-        (layer, t) for layer in ("transformed", "catalog") for t in sources_10 | {"gps_matched"}}
+        (layer, t) for layer in ("transformed", "catalog") for t in sources_10 | {"gps_matched"}} | {
+        ("marts", "traffic_congestion")}
 
     # nothing new: nothing requested
     second = sensor_tick(broker_only, first.cursor)
@@ -255,7 +257,10 @@ def test_checks_fail_with_counts_and_block_downstream(tmp_path, spark):
     assert downstream_of_camera.key in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
-def test_full_chain_simulate_stream_sensor_transform(broker_only, spark):
+def test_full_chain_simulate_stream_sensor_transform(broker_only, live_stack, spark):
+    from pydantic import SecretStr
+
+    broker_only = broker_only.model_copy(update={"warehouse_url": SecretStr(live_stack.warehouse_dsn)})
     land(broker_only, spark, 20_000, datetime(2026, 11, 29, 10, 59, tzinfo=timezone.utc), late_share=0.03,
          malformed_share=0.02)
     tick = sensor_tick(broker_only)

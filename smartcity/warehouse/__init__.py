@@ -1,0 +1,1 @@
+"""The warehouse: mart tables in PostgreSQL (embedded default) or Amazon Redshift, loaded per partition."""

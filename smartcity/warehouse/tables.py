@@ -1,0 +1,64 @@
+"""Warehouse table definitions and the SQL both PostgreSQL and Redshift understand.
+
+Statements stay within the dialect the two share: CREATE SCHEMA / TABLE IF NOT EXISTS, COMMENT ON,
+DELETE ... WHERE, INSERT ... SELECT, CREATE OR REPLACE VIEW, inside explicit transactions.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+SQL_TYPES = {"string": "VARCHAR(256)", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
+             "timestamp": "TIMESTAMPTZ", "date": "DATE"}
+
+
+def identifier(name: str) -> str:
+    """Names that reach SQL are checked, never quoted blindly."""
+    if not _IDENTIFIER.match(name):
+        raise ValueError(f"not a safe SQL identifier: {name!r}")
+    return name
+
+
+@dataclass(frozen=True)
+class MartColumn:
+    name: str
+    type: str  # key of SQL_TYPES
+    comment: str
+
+
+@dataclass(frozen=True)
+class MartTable:
+    name: str
+    description: str
+    columns: tuple[MartColumn, ...]
+    partition_columns: tuple[str, ...] = ("event_date", "event_hour")
+    schema: str = "marts"
+
+    @property
+    def qualified(self) -> str:
+        return f"{identifier(self.schema)}.{identifier(self.name)}"
+
+    def create_sql(self) -> list[str]:
+        cols = ",\n  ".join(f"{identifier(c.name)} {SQL_TYPES[c.type]}" for c in self.columns)
+        statements = [f"CREATE SCHEMA IF NOT EXISTS {identifier(self.schema)}",
+                      f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols}\n)",
+                      f"COMMENT ON TABLE {self.qualified} IS {_literal(self.description)}"]
+        statements += [f"COMMENT ON COLUMN {self.qualified}.{identifier(c.name)} IS {_literal(c.comment)}"
+                       for c in self.columns]
+        statements += ["CREATE SCHEMA IF NOT EXISTS bi",
+                       f"CREATE OR REPLACE VIEW bi.{identifier(self.name)} AS SELECT "
+                       + ", ".join(identifier(c.name) for c in self.columns) + f" FROM {self.qualified}"]
+        return statements
+
+    def replace_partition_sql(self, staging: str) -> list[str]:
+        """Delete the partition and insert it again from a staging table (run in one transaction)."""
+        where = " AND ".join(f"{identifier(c)} = %({identifier(c)})s" for c in self.partition_columns)
+        cols = ", ".join(identifier(c.name) for c in self.columns)
+        return [f"DELETE FROM {self.qualified} WHERE {where}",
+                f"INSERT INTO {self.qualified} ({cols}) SELECT {cols} FROM {identifier(staging)}"]
+
+
+def _literal(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
