@@ -66,11 +66,7 @@ def traffic_congestion_frame(spark, lake: Lake, partition_key: str):
     """The mart for one hour, from transformed/gps_matched and transformed/traffic_camera."""
     from pyspark.sql import functions as F
 
-    def read(name):
-        path = lake.path(transformed_path(name, partition_key))
-        return spark.read.parquet(("s3a://" + path) if lake.is_s3 else path) if lake.exists(path) else None
-
-    gps, cameras = read("gps_matched"), read("traffic_camera")
+    gps, cameras = (_read_transformed(spark, lake, n, partition_key) for n in ("gps_matched", "traffic_camera"))
     date, hour = date_hour(partition_key)
     segments = F.broadcast(spark.createDataFrame(reference.segments().to_pandas())
                            .select("segment_id", "zone_id", "road_class", "speed_limit_kmh"))
@@ -95,39 +91,102 @@ def traffic_congestion_frame(spark, lake: Lake, partition_key: str):
     return frame.select(*[c.name for c in TRAFFIC_CONGESTION.columns]).orderBy("segment_id")
 
 
-@dg.asset(key=["marts", "traffic_congestion"], partitions_def=HOURLY, group_name="marts",
-          deps=[transformed_key("gps_matched"), transformed_key("traffic_camera")],
-          kinds={"spark", "postgres", "redshift"}, owners=OWNERS,
-          description=TRAFFIC_CONGESTION.description + " Warehouse table marts.traffic_congestion, BI view "
-                      "bi.traffic_congestion.",
-          metadata={"dagster/column_schema": dg.TableSchema(columns=[
-              dg.TableColumn(c.name, c.type, description=c.comment) for c in TRAFFIC_CONGESTION.columns]),
-              "warehouse_table": TRAFFIC_CONGESTION.qualified})
-def traffic_congestion(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource,
-                       warehouse: WarehouseResource) -> dg.MaterializeResult:
-    store = lake.lake()
-    frame = traffic_congestion_frame(pyspark.spark_session, store, context.partition_key)
-    table = frame.toArrow() if frame is not None else None
-    if table is None:
+AQI_ALERT = 100  # US EPA: above 100 the air is unhealthy for sensitive groups
+
+ENVIRONMENT = MartTable(
+    "environment",
+    "Weather and air quality per city zone and hour, from the zone's station: means and extremes, and "
+    f"how many minutes the air-quality index was above the alert threshold ({AQI_ALERT}).",
+    (
+        MartColumn("event_date", "date", "UTC date of the hour"),
+        MartColumn("event_hour", "int", "UTC hour, 0-23"),
+        MartColumn("zone_id", "string", "City zone"),
+        MartColumn("zone_name", "string", "Name of the zone"),
+        MartColumn("readings", "bigint", "Station readings in the hour (one a minute when all arrive)"),
+        MartColumn("mean_temperature_c", "double", "Mean air temperature, °C"),
+        MartColumn("mean_humidity_pct", "double", "Mean relative humidity, %"),
+        MartColumn("precipitation_mm", "double", "Precipitation in the hour, mm (mean rate x 1 h)"),
+        MartColumn("max_wind_speed_ms", "double", "Highest wind speed, m/s"),
+        MartColumn("mean_aqi", "double", "Mean US EPA air-quality index"),
+        MartColumn("max_aqi", "int", "Highest air-quality index"),
+        MartColumn("minutes_over_aqi_alert", "bigint", f"Readings (minutes) with AQI above {AQI_ALERT}"),
+        MartColumn("dominant_condition", "string", "Most frequent weather condition (ties: alphabetical)"),
+    ),
+)
+
+
+def environment_frame(spark, lake: Lake, partition_key: str):
+    """The environment mart for one hour, from transformed/weather."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    weather = _read_transformed(spark, lake, "weather", partition_key)
+    if weather is None:
+        return None
+    date, hour = date_hour(partition_key)
+    by_condition = weather.groupBy("zone_id", "condition").agg(F.count(F.lit(1)).alias("n"))
+    first = Window.partitionBy("zone_id").orderBy(F.col("n").desc(), "condition")
+    dominant = (by_condition.withColumn("_r", F.row_number().over(first)).where("_r = 1")
+                .select("zone_id", F.col("condition").alias("dominant_condition")))
+    frame = (weather.groupBy("zone_id", "zone_name").agg(
+        F.count(F.lit(1)).alias("readings"),
+        F.round(F.avg("temperature_c"), 2).alias("mean_temperature_c"),
+        F.round(F.avg("humidity_pct"), 2).alias("mean_humidity_pct"),
+        F.round(F.avg("precipitation_mm_h"), 2).alias("precipitation_mm"),
+        F.max("wind_speed_ms").alias("max_wind_speed_ms"),
+        F.round(F.avg("air_quality_index"), 2).alias("mean_aqi"),
+        F.max("air_quality_index").alias("max_aqi"),
+        F.sum(F.when(F.col("air_quality_index") > AQI_ALERT, 1).otherwise(0)).cast("bigint")
+        .alias("minutes_over_aqi_alert"))
+        .join(dominant, "zone_id")
+        .withColumn("event_date", F.to_date(F.lit(date))).withColumn("event_hour", F.lit(hour)))
+    return frame.select(*[c.name for c in ENVIRONMENT.columns]).orderBy("zone_id")
+
+
+def _read_transformed(spark, lake: Lake, name: str, partition_key: str):
+    path = lake.path(transformed_path(name, partition_key))
+    if not lake.exists(path):
+        return None
+    return spark.read.parquet(("s3a://" + path) if lake.is_s3 else path)
+
+
+def build_mart(table: MartTable, compute, inputs: list[str], summary_column: str) -> dg.AssetsDefinition:
+    """A mart asset: compute the hour with Spark, write the lake copy, replace the warehouse partition."""
+
+    @dg.asset(key=["marts", table.name], partitions_def=HOURLY, group_name="marts",
+              deps=[transformed_key(i) for i in inputs], kinds={"spark", "postgres", "redshift"}, owners=OWNERS,
+              description=f"{table.description} Warehouse table {table.qualified}, BI view bi.{table.name}.",
+              metadata={"dagster/column_schema": dg.TableSchema(columns=[
+                  dg.TableColumn(c.name, c.type, description=c.comment) for c in table.columns]),
+                  "warehouse_table": table.qualified})
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource,
+               warehouse: WarehouseResource) -> dg.MaterializeResult:
         import pyarrow as pa
 
-        table = pa.table({c.name: [] for c in TRAFFIC_CONGESTION.columns})
-    path = f"marts/traffic_congestion/event_date={context.partition_key[:10]}/event_hour={context.partition_key[11:13]}/data.parquet"
-    store.write_parquet(table, store.path(path))
-    target = warehouse.warehouse()
-    target.ensure_table(TRAFFIC_CONGESTION)
-    date, hour = date_hour(context.partition_key)
-    partition = {"event_date": date, "event_hour": hour}
-    if isinstance(target, RedshiftWarehouse):
-        target.replace_partition_from_s3(TRAFFIC_CONGESTION, partition, store.uri_of(store.path(path)))
-    else:
-        target.replace_partition(TRAFFIC_CONGESTION, partition, table)
-    levels = {}
-    for level in table.column("congestion_level").to_pylist() if table.num_rows else []:
-        levels[level] = levels.get(level, 0) + 1
-    return dg.MaterializeResult(metadata={
-        "dagster/row_count": table.num_rows, "segments_by_congestion_level": levels,
-        "warehouse_table": TRAFFIC_CONGESTION.qualified, "dagster/uri": store.uri_of(store.path(path))})
+        store = lake.lake()
+        frame = compute(pyspark.spark_session, store, context.partition_key)
+        data = frame.toArrow() if frame is not None else pa.table({c.name: [] for c in table.columns})
+        date, hour = date_hour(context.partition_key)
+        path = f"marts/{table.name}/event_date={date}/event_hour={hour:02d}/data.parquet"
+        store.write_parquet(data, store.path(path))
+        target = warehouse.warehouse()
+        target.ensure_table(table)
+        partition = {"event_date": date, "event_hour": hour}
+        if isinstance(target, RedshiftWarehouse):
+            target.replace_partition_from_s3(table, partition, store.uri_of(store.path(path)))
+        else:
+            target.replace_partition(table, partition, data)
+        counts: dict[str, int] = {}
+        for value in data.column(summary_column).to_pylist() if data.num_rows else []:
+            counts[str(value)] = counts.get(str(value), 0) + 1
+        return dg.MaterializeResult(metadata={
+            "dagster/row_count": data.num_rows, f"rows_by_{summary_column}": counts,
+            "warehouse_table": table.qualified, "dagster/uri": store.uri_of(store.path(path))})
+
+    return _asset
 
 
-MARTS = [traffic_congestion]
+MARTS = [
+    build_mart(TRAFFIC_CONGESTION, traffic_congestion_frame, ["gps_matched", "traffic_camera"], "congestion_level"),
+    build_mart(ENVIRONMENT, environment_frame, ["weather"], "dominant_condition"),
+]

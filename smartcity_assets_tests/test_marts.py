@@ -32,9 +32,10 @@ def run(settings, selection):
                           resources=resources_for(settings), selection=selection)
 
 
-def warehouse_rows(settings) -> pd.DataFrame:
-    with psycopg2.connect(settings.warehouse_dsn) as conn:
-        return pd.read_sql("SELECT * FROM bi.traffic_congestion ORDER BY event_date, event_hour, segment_id", conn)
+def warehouse_rows(settings, view: str = "traffic_congestion", key: str = "segment_id") -> pd.DataFrame:
+    with psycopg2.connect(settings.warehouse_dsn) as conn, conn.cursor() as cur:
+        cur.execute(f"SELECT * FROM bi.{view} ORDER BY event_date, event_hour, {key}")
+        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
 
 
 def expected(lake: Lake) -> pd.DataFrame:
@@ -73,9 +74,23 @@ def test_traffic_congestion_mart_matches_pandas_and_loads_idempotently(broker_on
     assert got.congestion_level.tolist() == levels.tolist()
     assert set(got.event_hour) == {10} and str(got.event_date.iloc[0]) == "2026-11-29"
 
+    # the environment mart, from the same hour's weather
+    weather = read_transformed(Lake.from_settings(settings), "weather", HOUR).to_pandas()
+    env = warehouse_rows(settings, "environment", "zone_id")
+    by_zone = weather.groupby("zone_id")
+    assert env.zone_id.tolist() == sorted(weather.zone_id.unique())
+    assert env.readings.tolist() == by_zone.size().tolist()
+    assert env.max_aqi.tolist() == by_zone.air_quality_index.max().tolist()
+    assert env.minutes_over_aqi_alert.tolist() == by_zone.air_quality_index.apply(lambda a: int((a > 100).sum())).tolist()
+    assert (env.mean_temperature_c.astype(float) - by_zone.temperature_c.mean().values).abs().max() <= 0.005 + 1e-9
+    assert (env.mean_aqi.astype(float) - by_zone.air_quality_index.mean().values).abs().max() <= 0.005 + 1e-9
+    dominant = by_zone.condition.agg(lambda c: sorted(c.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
+    assert env.dominant_condition.tolist() == dominant.tolist()
+
     # twice: the warehouse is unchanged
     assert run(settings, dg.AssetSelection.groups("marts")).success
     pd.testing.assert_frame_equal(warehouse_rows(settings), got)
+    pd.testing.assert_frame_equal(warehouse_rows(settings, "environment", "zone_id"), env)
 
     # late events for this hour: recomputed, only this partition's rows change, and they match again
     with psycopg2.connect(settings.warehouse_dsn) as conn, conn.cursor() as cur:
