@@ -143,6 +143,66 @@ def environment_frame(spark, lake: Lake, partition_key: str):
     return frame.select(*[c.name for c in ENVIRONMENT.columns]).orderBy("zone_id")
 
 
+WEATHER_IMPACT = MartTable(
+    "weather_impact",
+    "Traffic and incidents by weather condition, per zone and hour: how fast traffic flows (relative to the "
+    "speed limit) and how many incidents are reported while it is clear, raining, foggy, snowing.",
+    (
+        MartColumn("event_date", "date", "UTC date of the hour"),
+        MartColumn("event_hour", "int", "UTC hour, 0-23"),
+        MartColumn("zone_id", "string", "City zone"),
+        MartColumn("condition", "string", "Weather condition reported by the zone's station for the minute"),
+        MartColumn("minutes", "bigint", "Minutes of the hour with this condition in the zone"),
+        MartColumn("gps_fixes", "bigint", "GPS fixes on roads of the zone during those minutes"),
+        MartColumn("mean_speed_kmh", "double", "Mean GPS speed, km/h"),
+        MartColumn("mean_speed_ratio", "double", "Mean of speed / speed limit of the road driven on"),
+        MartColumn("incidents_reported", "bigint", "Incidents reported in the zone during those minutes"),
+        MartColumn("collisions_reported", "bigint", "Of which collisions"),
+    ),
+)
+
+
+def weather_impact_frame(spark, lake: Lake, partition_key: str):
+    """Per zone and weather condition: minutes, speeds, incidents (minute-level join on zone)."""
+    from pyspark.sql import functions as F
+
+    weather = _read_transformed(spark, lake, "weather", partition_key)
+    if weather is None:
+        return None
+    date, hour = date_hour(partition_key)
+    minute = F.date_trunc("minute", F.col("event_time"))
+    conditions = (weather.withColumn("minute", minute).groupBy("zone_id", "minute")
+                  .agg(F.min("condition").alias("condition")))  # one reading a minute; min() breaks ties
+    gps = _read_transformed(spark, lake, "gps_matched", partition_key)
+    speeds = None
+    if gps is not None:
+        speeds = (gps.where("segment_id IS NOT NULL").withColumn("minute", minute).groupBy("zone_id", "minute")
+                  .agg(F.count(F.lit(1)).alias("fixes"), F.sum("speed_kmh").alias("speed_sum"),
+                       F.sum(F.col("speed_kmh") / F.col("speed_limit_kmh")).alias("ratio_sum")))
+    incidents = _read_transformed(spark, lake, "emergency", partition_key)
+    reported = None
+    if incidents is not None:
+        reported = (incidents.where("status = 'reported'").withColumn("minute", minute).groupBy("zone_id", "minute")
+                    .agg(F.count(F.lit(1)).alias("incidents"),
+                         F.sum(F.when(F.col("incident_type") == "collision", 1).otherwise(0)).alias("collisions")))
+    per_minute = conditions
+    for extra in (speeds, reported):
+        if extra is not None:
+            per_minute = per_minute.join(extra, ["zone_id", "minute"], "left")
+    for column in ("fixes", "speed_sum", "ratio_sum", "incidents", "collisions"):
+        if column not in per_minute.columns:
+            per_minute = per_minute.withColumn(column, F.lit(None).cast("double"))
+    frame = (per_minute.groupBy("zone_id", "condition").agg(
+        F.count(F.lit(1)).alias("minutes"),
+        F.coalesce(F.sum("fixes"), F.lit(0)).cast("bigint").alias("gps_fixes"),
+        F.round(F.sum("speed_sum") / F.sum("fixes"), 2).alias("mean_speed_kmh"),
+        F.round(F.sum("ratio_sum") / F.sum("fixes"), 3).alias("mean_speed_ratio"),
+        F.coalesce(F.sum("incidents"), F.lit(0)).cast("bigint").alias("incidents_reported"),
+        F.coalesce(F.sum("collisions"), F.lit(0)).cast("bigint").alias("collisions_reported"))
+        .withColumn("event_date", F.to_date(F.lit(date))).withColumn("event_hour", F.lit(hour)))
+    return frame.select(*[c.name for c in WEATHER_IMPACT.columns]).orderBy("zone_id", "condition")
+
+
 def _read_transformed(spark, lake: Lake, name: str, partition_key: str):
     path = lake.path(transformed_path(name, partition_key))
     if not lake.exists(path):
@@ -189,4 +249,5 @@ def build_mart(table: MartTable, compute, inputs: list[str], summary_column: str
 MARTS = [
     build_mart(TRAFFIC_CONGESTION, traffic_congestion_frame, ["gps_matched", "traffic_camera"], "congestion_level"),
     build_mart(ENVIRONMENT, environment_frame, ["weather"], "dominant_condition"),
+    build_mart(WEATHER_IMPACT, weather_impact_frame, ["weather", "gps_matched", "emergency"], "condition"),
 ]

@@ -62,7 +62,8 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == ({f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in TABLES}
-                    | {f"catalog/{t.name}" for t in TABLES} | {"marts/traffic_congestion", "marts/environment"})
+                    | {f"catalog/{t.name}" for t in TABLES}
+                    | {"marts/traffic_congestion", "marts/environment", "marts/weather_impact"})
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0] and node.partitions_def == HOURLY
@@ -103,7 +104,7 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     sources_10 = {s for s, h in raw_events if h == HOUR_10}
     assert {tuple(k.path) for k in by_partition[HOUR_10].asset_selection} == {
         (layer, t) for layer in ("transformed", "catalog") for t in sources_10 | {"gps_matched"}} | {
-        ("marts", "traffic_congestion"), ("marts", "environment")}
+        ("marts", "traffic_congestion"), ("marts", "environment"), ("marts", "weather_impact")}
 
     # nothing new: nothing requested
     second = sensor_tick(broker_only, first.cursor)

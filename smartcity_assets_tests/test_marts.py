@@ -87,6 +87,28 @@ def test_traffic_congestion_mart_matches_pandas_and_loads_idempotently(broker_on
     dominant = by_zone.condition.agg(lambda c: sorted(c.value_counts().items(), key=lambda kv: (-kv[1], kv[0]))[0][0])
     assert env.dominant_condition.tolist() == dominant.tolist()
 
+    # weather impact: per zone and condition, minute by minute
+    lake = Lake.from_settings(settings)
+    w = weather.assign(minute=weather.event_time.dt.floor("min")).groupby(["zone_id", "minute"]).condition.min()
+    g = read_transformed(lake, "gps_matched", HOUR).to_pandas()
+    g = g[g.segment_id.notna()].assign(minute=lambda d: d.event_time.dt.floor("min"))
+    g = g.assign(ratio=g.speed_kmh / g.speed_limit_kmh).groupby(["zone_id", "minute"]).agg(
+        fixes=("event_id", "size"), speed=("speed_kmh", "sum"), ratio=("ratio", "sum"))
+    e = read_transformed(lake, "emergency", HOUR).to_pandas()
+    e = e[e.status == "reported"].assign(minute=lambda d: d.event_time.dt.floor("min"))
+    e = e.groupby(["zone_id", "minute"]).size().rename("incidents")
+    per_minute = w.to_frame().join(g).join(e).reset_index()
+    want_impact = per_minute.groupby(["zone_id", "condition"]).agg(
+        minutes=("minute", "size"), gps_fixes=("fixes", "sum"), speed=("speed", "sum"), ratio=("ratio", "sum"),
+        incidents=("incidents", "sum")).reset_index()
+    impact = warehouse_rows(settings, "weather_impact", "zone_id, condition")
+    assert impact[["zone_id", "condition"]].values.tolist() == want_impact[["zone_id", "condition"]].values.tolist()
+    assert impact.minutes.tolist() == want_impact.minutes.tolist()
+    assert impact.gps_fixes.tolist() == want_impact.gps_fixes.astype(int).tolist()
+    assert impact.incidents_reported.tolist() == want_impact.incidents.astype(int).tolist()
+    speed = (want_impact.speed / want_impact.gps_fixes).round(2)
+    assert (impact.mean_speed_kmh.astype(float) - speed).abs().max() <= 0.011
+
     # twice: the warehouse is unchanged
     assert run(settings, dg.AssetSelection.groups("marts")).success
     pd.testing.assert_frame_equal(warehouse_rows(settings), got)
