@@ -7,15 +7,19 @@ from __future__ import annotations
 
 import psycopg2
 
-from smartcity.warehouse.postgres import WarehouseUnavailable
+from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
 from smartcity.warehouse.tables import MartTable, identifier
 
 
-class RedshiftWarehouse:
+class RedshiftWarehouse(PostgresWarehouse):
+    """Same tables and SQL as PostgreSQL (ensure_table is inherited); loads come from S3 instead of COPY
+    FROM STDIN, which Redshift does not support."""
+
     def __init__(self, dsn: str, iam_role: str, connect=psycopg2.connect):
         if not iam_role.startswith("arn:aws:iam::"):
             raise ValueError("SMARTCITY_REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        self.dsn, self.iam_role, self._connect = dsn, iam_role, connect
+        super().__init__(dsn)
+        self.iam_role, self._connect = iam_role, connect
 
     def connect(self):
         try:
@@ -24,14 +28,9 @@ class RedshiftWarehouse:
             raise WarehouseUnavailable(f"cannot connect to Redshift at {self.dsn.split('@')[-1]}: "
                                        f"{str(exc).strip()}") from None
 
-    def ensure_table(self, table: MartTable) -> None:
-        conn = self.connect()
-        try:
-            with conn, conn.cursor() as cur:
-                for statement in table.create_sql():
-                    cur.execute(statement)
-        finally:
-            conn.close()
+    def replace_partition(self, table, partition, rows):
+        raise TypeError("Redshift cannot COPY FROM STDIN: load the partition's Parquet file with "
+                        "replace_partition_from_s3")
 
     def copy_sql(self, staging: str, s3_uri: str) -> str:
         if not s3_uri.startswith("s3://") or "'" in s3_uri:
