@@ -443,9 +443,3 @@ CONTRACTS: tuple[EventContract, ...] = (VEHICLE, GPS, TRAFFIC_CAMERA, WEATHER, E
 BY_NAME: dict[str, EventContract] = {c.name: c for c in CONTRACTS}
 BY_TOPIC: dict[str, EventContract] = {c.topic: c for c in CONTRACTS}
 
-
-def contract_for_topic(topic: str) -> EventContract:
-    try:
-        return BY_TOPIC[topic]
-    except KeyError:
-        raise KeyError(f"no event contract for topic {topic!r}; known: {sorted(BY_TOPIC)}") from None

@@ -7,10 +7,6 @@ from smartcity.lake.layout import PartitionKey
 HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
 
 
-def hour_key(date: str, hour: int) -> str:
-    return f"{date}-{hour:02d}:00"
-
-
 def date_hour(partition_key: str) -> tuple[str, int]:
     """'2026-11-29-07:00' -> ('2026-11-29', 7)."""
     return partition_key[:10], int(partition_key[11:13])

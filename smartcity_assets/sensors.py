@@ -16,7 +16,6 @@ from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity_assets.catalog import catalog_key
 from smartcity_assets.marts import MARTS
-from smartcity_assets.partitions import hour_key
 from smartcity_assets.raw import raw_key
 from smartcity_assets.resources import LakeResource
 from smartcity_assets.transformed import TABLES, transformed_key
@@ -51,7 +50,7 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
         for part, stats in m.partitions().items():
             if part.zone != layout.RAW:
                 continue
-            a = added[(part.source, hour_key(part.date, part.hour))]
+            a = added[(part.source, part.hour_key)]
             a["rows"] += stats["rows"]
             a["files"] += stats["files"]
             a["bytes"] += stats["bytes"]
