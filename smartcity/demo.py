@@ -101,20 +101,47 @@ def _run(settings: Settings, events: int) -> int:
     return 0 if ok else 1
 
 
-def _print_warehouse(settings: Settings) -> None:
-    """Headline of the congestion mart, read back from the warehouse's BI view."""
+# The headline of each mart, read back from the warehouse's BI views: (title, SQL, column headers).
+MART_HEADLINES = [
+    ("bi.traffic_congestion: road segment-hours by congestion level",
+     "SELECT congestion_level, count(*), round(avg(speed_ratio)::numeric, 2) FROM bi.traffic_congestion "
+     "GROUP BY 1 ORDER BY 3 DESC", ["congestion level", "segment-hours", "mean speed / limit"]),
+    ("bi.congestion_episodes: runs of heavily congested hours",
+     "SELECT count(*), coalesce(max(hours), 0), count(DISTINCT segment_id) FROM bi.congestion_episodes",
+     ["episodes", "longest (hours)", "segments"]),
+    ("bi.environment: air quality and weather per zone",
+     "SELECT zone_name, round(avg(mean_aqi)::numeric, 1), max(max_aqi), sum(minutes_over_aqi_alert), "
+     "round(avg(mean_temperature_c)::numeric, 1) FROM bi.environment GROUP BY 1 ORDER BY 2 DESC",
+     ["zone", "mean AQI", "max AQI", "minutes AQI > 100", "mean °C"]),
+    ("bi.weather_impact: traffic by weather condition",
+     "SELECT condition, sum(minutes), round((sum(mean_speed_ratio * gps_fixes) / nullif(sum(gps_fixes), 0))"
+     "::numeric, 3), sum(incidents_reported) FROM bi.weather_impact GROUP BY 1 ORDER BY 2 DESC",
+     ["condition", "zone-minutes", "mean speed / limit", "incidents reported"]),
+    ("bi.incident_response: incidents by kind",
+     "SELECT incident_type, count(*), sum(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END), "
+     "round(avg(minutes_to_scene)::numeric, 1) FROM bi.incident_response GROUP BY 1 ORDER BY 2 DESC",
+     ["kind", "incidents", "resolved", "mean minutes to scene"]),
+    ("bi.public_transport: bus routes",
+     "SELECT route_id, max(buses), round(avg(mean_speed_kmh)::numeric, 1), round(avg(mean_headway_min)::numeric, 2), "
+     "round(avg(headway_cv)::numeric, 2), sum(service_gaps) FROM bi.public_transport GROUP BY 1 ORDER BY 1",
+     ["route", "buses", "km/h", "mean headway (min)", "headway cv", "service gaps"]),
+]
+
+
+def _print_marts(settings: Settings) -> None:
+    """The headline numbers of every mart, from the warehouse's BI views."""
     from smartcity.warehouse.postgres import PostgresWarehouse
 
     conn = PostgresWarehouse(settings.warehouse_dsn).connect()
     try:
         with conn.cursor() as cur:
-            cur.execute("SELECT congestion_level, count(*), round(avg(speed_ratio)::numeric, 2) "
-                        "FROM bi.traffic_congestion GROUP BY 1 ORDER BY 3 DESC")
-            rows = cur.fetchall()
+            for title, sql, headers in MART_HEADLINES:
+                cur.execute(sql)
+                rows = [[float(v) if hasattr(v, "as_tuple") else v for v in r] for r in cur.fetchall()]
+                print(f"      warehouse {title}")
+                print(table(headers, rows or [["(no rows)"] + [""] * (len(headers) - 1)]))
     finally:
         conn.close()
-    print("      warehouse: bi.traffic_congestion, road segment-hours by congestion level")
-    print(table(["congestion level", "segment-hours", "mean speed / limit"], [[r[0], r[1], float(r[2])] for r in rows]))
 
 
 def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
@@ -154,7 +181,7 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
                   f"in {time.monotonic() - began:.1f} s")
     print(table(["asset", "partition", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
     print(f"      catalog: {registered} table partitions registered ({'Glue' if settings.env == 'aws' else 'DuckDB'})")
-    _print_warehouse(settings)
+    _print_marts(settings)
     sql = ("SELECT zone_name, count(*) AS fixes, round(avg(speed_kmh), 1) AS mean_kmh, "
            "count(DISTINCT vehicle_id) AS vehicles FROM transformed_gps_matched GROUP BY 1 ORDER BY 2 DESC")
     from smartcity.catalog.query import run_query

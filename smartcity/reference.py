@@ -49,6 +49,18 @@ def segments() -> pa.Table:
     } for s in c.segments])
 
 
+def bus_routes() -> pa.Table:
+    """Each bus route as its loop of segments in driving order; every junction on it is a stop, and a bus
+    arrives at the stop at the start of `segment_id` when it leaves `previous_segment_id` for it."""
+    c = city()
+    rows = []
+    for route in c.bus_routes:
+        ids = [c.segments[s].segment_id for s in route.segments]
+        rows += [{"route_id": route.route_id, "stop_seq": i, "segment_id": seg, "previous_segment_id": ids[i - 1]}
+                 for i, seg in enumerate(ids)]
+    return pa.Table.from_pylist(rows)
+
+
 def origin() -> tuple[float, float]:
     """(latitude, longitude) of the south-west corner: the origin of the local metric grid."""
     c = city()

@@ -1,15 +1,24 @@
 """Hourly UTC partitions shared by the raw and transformed layers."""
 
+from datetime import datetime, timedelta
+
 import dagster as dg
 
 from smartcity.lake.layout import PartitionKey
 
-HOURLY = dg.HourlyPartitionsDefinition(start_date="2026-01-01-00:00", timezone="UTC")
+FIRST_DATE = "2026-01-01"
+HOURLY = dg.HourlyPartitionsDefinition(start_date=f"{FIRST_DATE}-00:00", timezone="UTC")
 
 
 def date_hour(partition_key: str) -> tuple[str, int]:
     """'2026-11-29-07:00' -> ('2026-11-29', 7)."""
     return partition_key[:10], int(partition_key[11:13])
+
+
+def following_hour(partition_key: str) -> str:
+    """'2026-11-29-23:00' -> '2026-11-30-00:00' (whether or not that partition exists yet)."""
+    start = datetime.strptime(partition_key, "%Y-%m-%d-%H:%M") + timedelta(hours=1)
+    return start.strftime("%Y-%m-%d-%H:%M")
 
 
 def raw_partition(source: str, partition_key: str) -> PartitionKey:

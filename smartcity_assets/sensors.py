@@ -4,7 +4,8 @@ Each tick reads only the manifests after its cursor (one listing per stream star
 so its cost grows with new batches, not with the lake. For every hourly partition the new batches
 touched — old hours that received late events included — it records a materialization of the raw
 asset (rows, files, bytes and Kafka offsets added) and requests one run of the affected transformed
-partitions, their catalog entries and the marts built on them. Run keys are derived from the manifests, so a repeated tick requests nothing twice.
+partitions, their catalog entries and the marts built on them (and the previous hour of marts that read
+ahead, like incident response). Run keys are derived from the manifests, so a repeated tick requests nothing twice.
 """
 
 
@@ -16,6 +17,7 @@ from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity_assets.catalog import catalog_key
 from smartcity_assets.marts import MARTS
+from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import raw_key
 from smartcity_assets.resources import LakeResource
 from smartcity_assets.transformed import TABLES, transformed_key
@@ -71,14 +73,39 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
         })
         for (source, hour), a in sorted(added.items())
     ]
-    by_hour: dict[str, set[str]] = defaultdict(set)
+    by_hour: dict[str, set[str]] = defaultdict(set)  # hour -> transformed tables to recompute
+    sources_by_hour: dict[str, set[str]] = defaultdict(set)
     for source, hour in added:
         by_hour[hour].update(tables_fed_by(source))
-    marts = {key: {d for d in mart.asset_deps[key]} for mart in MARTS for key in mart.keys}
+        sources_by_hour[hour].add(source)
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
-    runs = [dg.RunRequest(run_key=f"{hour}|{'+'.join(sorted(sources))}|{tip}", partition_key=hour,
-                          asset_selection=[key(t) for key in (transformed_key, catalog_key) for t in sorted(sources)]
-                          + [m for m, deps in marts.items() if deps & {transformed_key(t) for t in sources}],
-                          tags={"smartcity/trigger": "raw_manifest_sensor"})
-            for hour, sources in sorted(by_hour.items()) if sources]
+    runs = []
+    for hour, tables in sorted(by_hour.items()):
+        sources = sources_by_hour[hour]
+        changed = {transformed_key(t) for t in tables}
+        same_hour = [m.key for m in MARTS if set(m.dependency_keys) & changed]
+        runs.append(dg.RunRequest(
+            run_key=f"{hour}|{'+'.join(sorted(tables))}|{tip}", partition_key=hour,
+            asset_selection=[catalog_key(f"raw_{s}") for s in sorted(sources)]
+            + [key for t in sorted(tables) for key in (transformed_key(t), catalog_key(f"transformed_{t}"))] + same_hour,
+            tags={"smartcity/trigger": "raw_manifest_sensor"}))
+        # Marts that also read the following hour of a changed input: their previous hour changes too.
+        # Requested after this hour's run, which the run queue starts first (one run at a time).
+        earlier = [m.key for m in MARTS if any(_reads_next_hour(m, k) for k in changed)]
+        previous = _previous_hour(hour)
+        if earlier and previous is not None:
+            runs.append(dg.RunRequest(
+                run_key=f"{previous}|after:{hour}|{tip}", partition_key=previous, asset_selection=earlier,
+                tags={"smartcity/trigger": "raw_manifest_sensor"}))
     return dg.SensorResult(run_requests=runs, asset_events=events, cursor=new_cursor.dumps())
+
+
+def _reads_next_hour(asset: dg.AssetsDefinition, dep: dg.AssetKey) -> bool:
+    mapping = asset.get_partition_mapping(dep) if dep in asset.dependency_keys else None
+    return isinstance(mapping, dg.TimeWindowPartitionMapping) and mapping.end_offset > 0
+
+
+def _previous_hour(hour: str) -> str | None:
+    """The hour before, or None before the first partition."""
+    window = HOURLY.get_prev_partition_window(HOURLY.time_window_for_partition_key(hour).start)
+    return HOURLY.get_partition_key_for_timestamp(window.start.timestamp()) if window else None

@@ -62,8 +62,9 @@ def test_definitions_load_and_validate():
     graph = defs.resolve_asset_graph()
     keys = {k.to_user_string() for k in graph.get_all_asset_keys()}
     assert keys == ({f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in TABLES}
-                    | {f"catalog/{t.name}" for t in TABLES}
-                    | {"marts/traffic_congestion", "marts/environment", "marts/weather_impact"})
+                    | {f"catalog/transformed_{t.name}" for t in TABLES} | {f"catalog/raw_{c.name}" for c in contracts.CONTRACTS}
+                    | {f"marts/{m}" for m in ("traffic_congestion", "environment", "weather_impact", "incident_response",
+                                              "public_transport")})
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0] and node.partitions_def == HOURLY
@@ -99,12 +100,27 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     rows = sum(e.metadata["rows_added"].value for e in first.asset_events)
     assert rows == sum(reader.read_partition(p).num_rows for c in contracts.CONTRACTS
                        for p in reader.partitions("raw", c.name))
-    by_partition = {r.partition_key: r for r in first.run_requests}
-    assert set(by_partition) == {HOUR_10, HOUR_11} and len(first.run_requests) == 2
+    main = [r for r in first.run_requests if transformed_key("gps") in r.asset_selection]
+    by_partition = {r.partition_key: r for r in main}
+    assert set(by_partition) == {HOUR_10, HOUR_11} and len(main) == 2
     sources_10 = {s for s, h in raw_events if h == HOUR_10}
+    marts = {("marts", m) for m in ("traffic_congestion", "environment", "weather_impact", "incident_response",
+                                    "public_transport")}
     assert {tuple(k.path) for k in by_partition[HOUR_10].asset_selection} == {
-        (layer, t) for layer in ("transformed", "catalog") for t in sources_10 | {"gps_matched"}} | {
-        ("marts", "traffic_congestion"), ("marts", "environment"), ("marts", "weather_impact")}
+        ("transformed", t) for t in sources_10 | {"gps_matched"}} | {
+        ("catalog", f"transformed_{t}") for t in sources_10 | {"gps_matched"}} | {
+        ("catalog", f"raw_{s}") for s in sources_10} | marts
+    # the incident mart reads the next hour too: new emergency updates of hour H recompute its hour H-1,
+    # in a run requested after hour H's own run
+    incident = dg.AssetKey(["marts", "incident_response"])
+    follow_ups = [(r.partition_key, r.asset_selection) for r in first.run_requests if r not in main]
+    previous = {HOUR_10: "2026-11-29-09:00", HOUR_11: HOUR_10}
+    assert follow_ups == [(previous[h], [incident]) for h in (HOUR_10, HOUR_11) if ("emergency", h) in raw_events]
+    assert follow_ups, "the landed events include incident updates"
+    for r in first.run_requests:
+        if r not in main:  # after the run of the hour whose change it follows
+            after = r.run_key.split("|")[1].removeprefix("after:")
+            assert first.run_requests.index(by_partition[after]) < first.run_requests.index(r)
 
     # nothing new: nothing requested
     second = sensor_tick(broker_only, first.cursor)
@@ -113,7 +129,7 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
     # a late event for hour 10 arrives: hour 10 is requested again, with a new run key
     land(broker_only, spark, 2_000, datetime(2026, 11, 29, 10, 30, tzinfo=timezone.utc), seed=2)
     third = sensor_tick(broker_only, first.cursor)
-    assert [r.partition_key for r in third.run_requests] == [HOUR_10]
+    assert [r.partition_key for r in third.run_requests][0] == HOUR_10
     assert third.run_requests[0].run_key != by_partition[HOUR_10].run_key
     # the same tick evaluated again (e.g. the cursor was not saved) asks for the same run key: deduplicated
     assert [r.run_key for r in sensor_tick(broker_only, first.cursor).run_requests] == \

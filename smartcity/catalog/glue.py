@@ -19,6 +19,10 @@ PARQUET_SERDE = {
     "SerdeInfo": {"SerializationLibrary": "org.apache.hadoop.hive.ql.io.parquet.serde.ParquetHiveSerDe"},
 }
 
+# Athena reads the data files that per-partition symlink.txt files name (used for the raw zone).
+SYMLINK_SERDE = {**PARQUET_SERDE, "InputFormat": "org.apache.hadoop.hive.ql.io.SymlinkTextInputFormat",
+                 "OutputFormat": "org.apache.hadoop.hive.ql.io.HiveIgnoreKeyTextOutputFormat"}
+
 
 class GlueCatalog:
     def __init__(self, database: str, lake_uri: str, region: str = "us-east-1", endpoint_url: str | None = None):
@@ -32,7 +36,8 @@ class GlueCatalog:
         return [{"Name": c.name, "Type": c.type, "Comment": c.comment} for c in columns]
 
     def _storage(self, table: TableDef, location: str) -> dict:
-        return {**PARQUET_SERDE, "Columns": self._columns(table.columns), "Location": f"{self.lake_uri}/{location}/"}
+        serde = SYMLINK_SERDE if table.symlinks else PARQUET_SERDE
+        return {**serde, "Columns": self._columns(table.columns), "Location": f"{self.lake_uri}/{location}/"}
 
     def ensure_database(self) -> None:
         try:

@@ -2,7 +2,8 @@
 
 It is the local stand-in for Glue + Athena: `smartcity query` runs SQL against it. Views read the
 partition folders with hive partitioning, so newly materialized partitions are visible at once;
-registering a partition only checks that its files are there.
+registering a partition only checks that its files are there. Raw-zone views read exactly the files
+their partitions' symlink manifests list (committed files only), so they are rebuilt as partitions come.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import duckdb
 from smartcity.catalog.tables import TableDef
 
 _DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
-               "timestamp": "TIMESTAMPTZ"}
+               "timestamp": "TIMESTAMPTZ", "date": "DATE"}
 
 
 class LocalCatalog:
@@ -35,25 +36,33 @@ class LocalCatalog:
                 time.sleep(0.1)
         raise AssertionError("unreachable")
 
-    def register_table(self, table: TableDef) -> str:
+    def _data_files(self, table: TableDef) -> str | None:
+        """What the view reads, as a read_parquet() argument; None when there is no data yet."""
         folder = self.lake_root / table.location
-        glob = (folder / "*" / "*" / "*.parquet").as_posix()
-        select = ", ".join(f'CAST("{c.name}" AS {_DUCK_TYPES[c.type]}) AS "{c.name}"' for c in table.columns)
-        keys = ", ".join(f'CAST("{k.name}" AS {_DUCK_TYPES[k.type]}) AS "{k.name}"' for k in table.partition_keys)
-        sql = (f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {select}, {keys} FROM '
-               f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
+        if not table.symlinks:
+            return _literal((folder / "*" / "*" / "*.parquet").as_posix()) if any(folder.glob("*/*/*.parquet")) else None
+        files = sorted(line.removeprefix("file://") for manifest in folder.glob("*/*/symlink.txt")
+                       for line in manifest.read_text().splitlines() if line)
+        return "[" + ", ".join(_literal(f) for f in files) + "]" if files else None
+
+    def register_table(self, table: TableDef) -> str:
+        """Create or replace the table's view (symlink tables: over the files their manifests list)."""
+        files = self._data_files(table)
+        columns = (*table.columns, *table.partition_keys)
+        if files is None:  # no data yet: an empty view with the right columns, so queries still work
+            empty = ", ".join(f'CAST(NULL AS {_DUCK_TYPES[c.type]}) AS "{c.name}"' for c in columns)
+            sql = f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {empty} WHERE false'
+        else:
+            select = ", ".join(f'CAST("{c.name}" AS {_DUCK_TYPES[c.type]}) AS "{c.name}"' for c in columns)
+            sql = (f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {select} FROM '
+                   f"read_parquet({files}, hive_partitioning = true, union_by_name = true)")
         con = self.connect()
         try:
             existed = bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",
                                        [table.name]).fetchone()[0])
-            if not any(folder.glob("*/*/*.parquet")):
-                # no data yet: an empty view with the right columns, so queries still work
-                empty = ", ".join(f'CAST(NULL AS {_DUCK_TYPES[c.type]}) AS "{c.name}"'
-                                  for c in (*table.columns, *table.partition_keys))
-                sql = f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {empty} WHERE false'
             con.execute(sql)
             con.execute(f'COMMENT ON VIEW "{table.name}" IS {_literal(table.description)}')
-            for c in (*table.columns, *table.partition_keys):
+            for c in columns:
                 con.execute(f'COMMENT ON COLUMN "{table.name}"."{c.name}" IS {_literal(c.comment)}')
         finally:
             con.close()
@@ -61,8 +70,10 @@ class LocalCatalog:
 
     def add_partition(self, table: TableDef, date: str, hour: int) -> bool:
         folder = self.lake_root / table.partition_location(date, hour)
-        if not any(folder.glob("*.parquet")):
+        if not any(folder.glob("symlink.txt" if table.symlinks else "*.parquet")):
             raise FileNotFoundError(f"no data files in {folder}")
+        if table.symlinks:  # the view names its files: list the new ones
+            self.register_table(table)
         return True
 
 

@@ -3,6 +3,8 @@
     raw/source=<source>/event_date=YYYY-MM-DD/event_hour=HH/part-<stream>-<batch>-<task>.parquet
     quarantine/source=<source>/ingest_date=YYYY-MM-DD/ingest_hour=HH/part-<stream>-<batch>-<task>.parquet
     _manifests/raw/<stream>/<batch:012d>.json       one commit manifest per streaming micro-batch
+    _symlinks/raw/source=<source>/event_date=YYYY-MM-DD/event_hour=HH/symlink.txt
+                                                    committed files of a raw partition, for the catalog
 
 Raw partitions use the *event* time (late events land in the hour they belong to); quarantined messages
 have no trustworthy event time, so they are partitioned by the time they were ingested.
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 RAW = "raw"
 QUARANTINE = "quarantine"
 MANIFESTS = "_manifests/raw"
+SYMLINKS = "_symlinks"  # per raw partition, the list of its committed files (Hive symlink manifests)
 
 _FILE_RE = re.compile(r"^part-(?P<stream>[0-9a-f]{16})-(?P<batch>\d{12})-(?P<task>[0-9a-f]{32})\.parquet$")
 _SAFE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -40,6 +43,11 @@ class PartitionKey:
     def directory(self) -> str:
         time_cols = ("event_date", "event_hour") if self.zone == RAW else ("ingest_date", "ingest_hour")
         return f"{self.zone}/source={self.source}/{time_cols[0]}={self.date}/{time_cols[1]}={self.hour:02d}"
+
+    @property
+    def symlink_file(self) -> str:
+        """Hive symlink manifest listing the partition's committed files (what Athena and DuckDB read)."""
+        return f"{SYMLINKS}/{self.directory}/symlink.txt"
 
     @property
     def hour_key(self) -> str:

@@ -29,12 +29,29 @@ class MartColumn:
 
 
 @dataclass(frozen=True)
+class BiView:
+    """A view in the `bi` schema computed over mart tables (e.g. across hours), for BI tools."""
+
+    name: str
+    description: str
+    columns: tuple[MartColumn, ...]
+    select: str  # a SELECT over mart tables, producing exactly `columns` in order
+
+    def create_sql(self) -> list[str]:
+        view = f"bi.{identifier(self.name)}"
+        return [f"CREATE OR REPLACE VIEW {view} AS {self.select}",
+                f"COMMENT ON VIEW {view} IS {_literal(self.description)}",
+                *(f"COMMENT ON COLUMN {view}.{identifier(c.name)} IS {_literal(c.comment)}" for c in self.columns)]
+
+
+@dataclass(frozen=True)
 class MartTable:
     name: str
     description: str
     columns: tuple[MartColumn, ...]
     partition_columns: tuple[str, ...] = ("event_date", "event_hour")
     schema: str = "marts"
+    views: tuple[BiView, ...] = ()  # created after the table, over it
 
     @property
     def qualified(self) -> str:
@@ -49,7 +66,9 @@ class MartTable:
                        for c in self.columns]
         statements += ["CREATE SCHEMA IF NOT EXISTS bi",
                        f"CREATE OR REPLACE VIEW bi.{identifier(self.name)} AS SELECT "
-                       + ", ".join(identifier(c.name) for c in self.columns) + f" FROM {self.qualified}"]
+                       + ", ".join(identifier(c.name) for c in self.columns) + f" FROM {self.qualified}",
+                       f"COMMENT ON VIEW bi.{identifier(self.name)} IS {_literal(self.description)}"]
+        statements += [s for view in self.views for s in view.create_sql()]
         return statements
 
     def replace_partition_sql(self, staging: str) -> list[str]:
