@@ -90,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    if not args.verbose:  # Dagster's storage migrations log every ephemeral instance they create
+        logging.getLogger("alembic").setLevel(logging.WARNING)
     try:
         return _dispatch(args)
     except SmartcityError as exc:

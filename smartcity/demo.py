@@ -12,6 +12,7 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
+from decimal import Decimal
 from pathlib import Path
 
 from smartcity import contracts, stack
@@ -128,6 +129,13 @@ MART_HEADLINES = [
 ]
 
 
+def _plain(value):
+    """PostgreSQL numerics (Decimal) as int when whole, else float, for printing."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
+
+
 def _print_marts(settings: Settings) -> None:
     """The headline numbers of every mart, from the warehouse's BI views."""
     from smartcity.warehouse.postgres import PostgresWarehouse
@@ -137,7 +145,7 @@ def _print_marts(settings: Settings) -> None:
         with conn.cursor() as cur:
             for title, sql, headers in MART_HEADLINES:
                 cur.execute(sql)
-                rows = [[float(v) if hasattr(v, "as_tuple") else v for v in r] for r in cur.fetchall()]
+                rows = [[_plain(v) for v in r] for r in cur.fetchall()]
                 print(f"      warehouse {title}")
                 print(table(headers, rows or [["(no rows)"] + [""] * (len(headers) - 1)]))
     finally:
