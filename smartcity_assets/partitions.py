@@ -7,7 +7,8 @@ import dagster as dg
 from smartcity.lake.layout import PartitionKey
 
 FIRST_DATE = "2026-01-01"
-HOURLY = dg.HourlyPartitionsDefinition(start_date=f"{FIRST_DATE}-00:00", timezone="UTC")
+# end_offset=1: the hour in progress is a partition too, materialized again as its events stream in.
+HOURLY = dg.HourlyPartitionsDefinition(start_date=f"{FIRST_DATE}-00:00", timezone="UTC", end_offset=1)
 
 
 def date_hour(partition_key: str) -> tuple[str, int]:

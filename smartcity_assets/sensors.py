@@ -40,10 +40,28 @@ def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     found, new_cursor = manifests.list_after(lake.lake(), cursor, limit=MAX_MANIFESTS_PER_TICK)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
-    return evaluate(found, new_cursor)
+    return evaluate(found, new_cursor, queued_runs(context))
 
 
-def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> dg.SensorResult:
+def queued_runs(context: dg.SensorEvaluationContext) -> dict[str, set[dg.AssetKey]]:
+    """Hour -> assets of this sensor's runs that have not started yet. Such a run reads every batch
+    committed before it starts, so a new request for the same assets would only repeat it: when the
+    stream commits faster than runs finish, requests coalesce instead of queueing up without end."""
+    if context.instance_ref is None:  # evaluated outside a Dagster instance (tests, the demo)
+        return {}
+    records = context.instance.get_run_records(dg.RunsFilter(
+        statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED],
+        tags={"smartcity/trigger": "raw_manifest_sensor"}))
+    pending: dict[str, set[dg.AssetKey]] = defaultdict(set)
+    for record in records:
+        hour = record.dagster_run.tags.get("dagster/partition")
+        if hour:
+            pending[hour] |= set(record.dagster_run.asset_selection or ())
+    return pending
+
+
+def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
+             queued: dict[str, set[dg.AssetKey]] | None = None) -> dg.SensorResult:
     added: dict[tuple[str, str], dict] = defaultdict(lambda: {"rows": 0, "files": 0, "bytes": 0, "batches": set(),
                                                               "offsets": {}, "quarantined": 0})
     for m in found:
@@ -79,16 +97,19 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor) -> d
         by_hour[hour].update(tables_fed_by(source))
         sources_by_hour[hour].add(source)
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
+    queued = queued or {}
     runs = []
     for hour, tables in sorted(by_hour.items()):
         sources = sources_by_hour[hour]
         changed = {transformed_key(t) for t in tables}
         same_hour = [m.key for m in MARTS if set(m.dependency_keys) & changed]
-        runs.append(dg.RunRequest(
-            run_key=f"{hour}|{'+'.join(sorted(tables))}|{tip}", partition_key=hour,
-            asset_selection=[catalog_key(f"raw_{s}") for s in sorted(sources)]
-            + [key for t in sorted(tables) for key in (transformed_key(t), catalog_key(f"transformed_{t}"))] + same_hour,
-            tags={"smartcity/trigger": "raw_manifest_sensor"}))
+        selection = ([catalog_key(f"raw_{s}") for s in sorted(sources)]
+                     + [key for t in sorted(tables) for key in (transformed_key(t), catalog_key(f"transformed_{t}"))]
+                     + same_hour)
+        if set(selection) <= queued.get(hour, set()):
+            continue  # a run not yet started covers it (and the follow-up requested with it, queued after it)
+        runs.append(dg.RunRequest(run_key=f"{hour}|{'+'.join(sorted(tables))}|{tip}", partition_key=hour,
+                                  asset_selection=selection, tags={"smartcity/trigger": "raw_manifest_sensor"}))
         # Marts that also read the following hour of a changed input: their previous hour changes too.
         # Requested after this hour's run, which the run queue starts first (one run at a time).
         earlier = [m.key for m in MARTS if any(_reads_next_hour(m, k) for k in changed)]

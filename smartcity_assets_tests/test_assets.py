@@ -24,7 +24,7 @@ from smartcity_assets.marts import MARTS
 from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import RAW_SPECS
 from smartcity_assets.resources import LakeResource, resources_for
-from smartcity_assets.sensors import raw_manifest_sensor
+from smartcity_assets.sensors import evaluate, raw_manifest_sensor
 from smartcity_assets.transformed import (
     TABLES,
     TRANSFORMED,
@@ -121,6 +121,14 @@ def test_sensor_reports_partitions_and_requests_affected_hours_once(broker_only,
         if r not in main:  # after the run of the hour whose change it follows
             after = r.run_key.split("|")[1].removeprefix("after:")
             assert first.run_requests.index(by_partition[after]) < first.run_requests.index(r)
+
+    # runs not started yet already cover hour 10: the tick coalesces into them instead of queueing more
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    pending = {HOUR_10: set(by_partition[HOUR_10].asset_selection)}
+    coalesced = evaluate(found, cursor, pending)
+    assert [r.partition_key for r in coalesced.run_requests if transformed_key("gps") in r.asset_selection] == [
+        HOUR_11]
+    assert len(coalesced.asset_events) == len(first.asset_events)  # landings are still recorded
 
     # nothing new: nothing requested
     second = sensor_tick(broker_only, first.cursor)
