@@ -80,6 +80,15 @@ def build_parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="the embedded local services")
     stack.add_argument("action", choices=["up", "down", "status"])
 
+    up = sub.add_parser("up", help="the live platform: stack, streaming job, simulator, Dagster UI and daemon")
+    up.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    up.add_argument("--vehicles", type=int, default=2000, help="fleet size of the simulated city (default 2000)")
+    up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
+    up.add_argument("--status-every", type=float, default=60.0, help="seconds between status lines (default 60)")
+
+    fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
+    fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
+
     demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
     demo.add_argument("--events", type=int, default=200_000, help="events to simulate (default 200000)")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
@@ -145,6 +154,23 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("\n".join(stack.down(settings)))
         else:
             print(table(["service", "state", "address", "pid", "log"], stack.status(settings)))
+        return 0
+    if args.command == "up":
+        from smartcity.platform import run_platform
+
+        return run_platform(settings, ui_port=args.ui_port, vehicles=args.vehicles, status_every_s=args.status_every,
+                            stop_after_s=args.duration)
+    if args.command == "freshness":
+        import dagster as dg
+
+        from smartcity.freshness import measure
+        from smartcity.lake import Lake
+
+        home = settings.home_dir / "dagster"
+        if not (home / "dagster.yaml").exists():
+            raise ConfigError(f"no Dagster instance in {home}: start the platform with `smartcity up` first")
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            print(measure(Lake.from_settings(settings), instance, mart=args.mart).summary())
         return 0
     if args.command == "demo":
         from smartcity.demo import run_demo

@@ -13,7 +13,6 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 from decimal import Decimal
-from pathlib import Path
 
 from smartcity import contracts, stack
 from smartcity.console import table
@@ -34,8 +33,8 @@ def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
     for line in stack.up(settings):
         print("      " + line)
     started_here = stack.running_services(settings) - already
-    if "broker" in started_here:
-        _retire_checkpoint(settings)
+    if "broker" in started_here and (retired := stack.retire_checkpoint(settings)):
+        print(f"      the broker started empty: previous streaming checkpoint moved to {retired}")
     try:
         return _run(settings, events)
     finally:
@@ -43,15 +42,6 @@ def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
             print("stopping what this run started:")
             for line in stack.down(settings):
                 print("      " + line)
-
-
-def _retire_checkpoint(settings: Settings) -> None:
-    """A fresh embedded broker starts empty (in-memory), so offsets in an old checkpoint mean nothing."""
-    checkpoint = Path(settings.checkpoint)
-    if checkpoint.exists():
-        retired = checkpoint.with_name(f"{checkpoint.name}.before-{int(time.time())}")
-        checkpoint.rename(retired)
-        print(f"      the broker started empty: previous streaming checkpoint moved to {retired}")
 
 
 def _run(settings: Settings, events: int) -> int:

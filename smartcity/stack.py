@@ -79,7 +79,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _check_port_free(port: int, what: str, variable: str) -> None:
+def check_port_free(port: int, what: str, variable: str) -> None:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # lingering TIME_WAIT is not "in use"
         try:
@@ -127,7 +127,7 @@ class Broker:
         from smartcity.kafka import check_broker
 
         port = settings.broker_port
-        _check_port_free(port, "Kafka broker", "SMARTCITY_BROKER_PORT")
+        check_port_free(port, "Kafka broker", "SMARTCITY_BROKER_PORT")
         logfile = _stack_dir(settings) / "broker.log"
         url = f"tcp://127.0.0.1:{port}"
         with open(logfile, "ab") as out:
@@ -219,7 +219,7 @@ class Postgres:
 
     def start(self, settings: Settings) -> ServiceState:
         port = settings.postgres_port
-        _check_port_free(port, "PostgreSQL server", "SMARTCITY_POSTGRES_PORT")
+        check_port_free(port, "PostgreSQL server", "SMARTCITY_POSTGRES_PORT")
         pgdata = self._data_dir(settings)
         self._prepare_data_dir(pgdata)
         if not (pgdata / "PG_VERSION").exists():
@@ -332,3 +332,15 @@ def status(settings: Settings) -> list[list[str]]:
 def running_services(settings: Settings) -> set[str]:
     state = _load_state(settings)
     return {s.name for s in SERVICES if s.name in state and _alive(state[s.name], s.marker())}
+
+
+def retire_checkpoint(settings: Settings) -> Path | None:
+    """A fresh embedded broker starts empty (in memory), so offsets in an old streaming checkpoint mean
+    nothing: move it aside (kept, not deleted). Returns where it went, if there was one."""
+    checkpoint = Path(settings.checkpoint)
+    if not checkpoint.exists():
+        return None
+    retired = checkpoint.with_name(f"{checkpoint.name}.before-{int(time.time())}")
+    checkpoint.rename(retired)
+    return retired
+

@@ -9,6 +9,7 @@ warehouse's `bi` schema.
 """
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Literal
 
 import dagster as dg
@@ -28,6 +29,10 @@ from smartcity_assets.transformed import transformed_key, transformed_path
 # An input read for the mart's hour and the hour after it (e.g. incidents reported at 10:55 are resolved
 # after 11:00): a change to hour H of that input recomputes the mart's hours H-1 and H.
 NEXT_HOUR = dg.TimeWindowPartitionMapping(start_offset=0, end_offset=1)
+
+# While the platform runs (`smartcity up`), marts follow the stream within minutes: the UI flags a mart
+# not updated for 10 minutes (warning) or 20 (failure). Evaluated by the daemon (dagster.yaml: freshness).
+FRESHNESS = dg.FreshnessPolicy.time_window(warn_window=timedelta(minutes=10), fail_window=timedelta(minutes=20))
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -67,7 +72,7 @@ def build_mart(table: MartTable, compute: Callable, inputs: list[str | dg.AssetD
     entry = catalog_table(table)
 
     @dg.asset(key=["marts", table.name], partitions_def=HOURLY, group_name="marts", deps=deps,
-              kinds={"spark", "postgres", "redshift"}, owners=OWNERS,
+              kinds={"spark", "postgres", "redshift"}, owners=OWNERS, freshness_policy=FRESHNESS,
               description=f"{table.description} Warehouse table {table.qualified}, BI view bi.{table.name}"
                           + "".join(f", bi.{v.name}" for v in table.views) + f"; catalog table {entry.name}.",
               metadata={"dagster/column_schema": dg.TableSchema(columns=[
