@@ -153,21 +153,21 @@ RENDERED_GRAPH = """() => {
 }"""
 
 
-def rendered_graph(page, groups: set[str]) -> tuple[dict[str, dict], set[tuple[str, str]]]:
-    """Asset nodes (group/name -> layout box) and edges drawn between them, read from the graph's SVG.
+def rendered_graph(page, keys: set[str]) -> tuple[dict[str, dict], set[tuple[str, str]]]:
+    """Asset nodes (group/name -> layout box) and the edges drawn between them, read from the graph's SVG.
 
-    Group boxes carry the group's name; an asset node is the box inside one, named by its text. An edge
-    is a path from the right side of its source node to the left side of its target."""
+    A group box is the box titled with a group's name; an asset node is a box inside it whose text starts
+    with the asset's name. An edge is a path from the right side of its source to the left side of its target."""
+    groups = {k.split("/")[0] for k in keys}
+    names = sorted({k.split("/", 1)[1] for k in keys}, key=len, reverse=True)  # longest first: gps_matched, gps
     data = page.evaluate(RENDERED_GRAPH)
-    group_boxes = [b for b in data["boxes"] if b["text"] in groups and b["w"] > 340]
+    group_boxes = [b for b in data["boxes"] if b["text"] in groups]
     nodes = {}
     for b in data["boxes"]:
-        if b in group_boxes:
-            continue
-        name = re.match(r"[a-z_]+", b["text"]).group(0)
+        name = next((n for n in names if b["text"].startswith(n)), None)
         inside = [g for g in group_boxes if g["x"] <= b["x"] and b["x"] + b["w"] <= g["x"] + g["w"]
                   and g["y"] <= b["y"] and b["y"] + b["h"] <= g["y"] + g["h"]]
-        if len(inside) == 1:
+        if name and b not in group_boxes and len(inside) == 1:
             nodes[f"{inside[0]['text']}/{name}"] = b
 
     def node_at(x, y, side):
@@ -198,7 +198,7 @@ def test_asset_graph_shows_lineage_raw_transformed_catalog_marts(page):
     zoom_out = page.locator("button:has([aria-label=zoom_out])")
     nodes: dict = {}
     for _ in range(12):  # the graph renders only what is in view: zoom out until every asset is drawn
-        nodes, edges = rendered_graph(page, groups)
+        nodes, edges = rendered_graph(page, keys)
         if set(nodes) == keys:
             break
         zoom_out.click()
