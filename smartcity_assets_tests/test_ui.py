@@ -30,7 +30,7 @@ from .dagster_ui import ROOT, chromium_missing, launch_chromium, start_dagster_d
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 SENSOR = "raw_manifest_sensor"
 ASSET = ("transformed", "traffic_camera")  # the asset whose page, checks and UI launch are exercised
-WAIT_MS = 300_000  # the machine is shared with Spark jobs: wait generously, never assert on time
+WAIT_MS = 600_000  # the machine is shared with Spark jobs: wait generously, never assert on time
 
 _missing = chromium_missing()
 if _missing and os.environ.get("SMARTCITY_REQUIRE_BROWSER_TESTS") == "1":
