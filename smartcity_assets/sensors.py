@@ -10,6 +10,7 @@ ahead, like incident response). Run keys are derived from the manifests, so a re
 
 
 from collections import defaultdict
+from collections.abc import Callable
 
 import dagster as dg
 
@@ -17,6 +18,7 @@ from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity_assets.catalog import catalog_key
 from smartcity_assets.marts import MARTS
+from smartcity_assets.marts.build import mart_file
 from smartcity_assets.partitions import HOURLY
 from smartcity_assets.raw import raw_key
 from smartcity_assets.resources import LakeResource
@@ -40,7 +42,9 @@ def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     found, new_cursor = manifests.list_after(lake.lake(), cursor, limit=MAX_MANIFESTS_PER_TICK)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
-    return evaluate(found, new_cursor, queued_runs(context))
+    store = lake.lake()
+    return evaluate(found, new_cursor, queued_runs(context),
+                    computed=lambda key, hour: store.exists(store.path(mart_file(key.path[-1], hour))))
 
 
 def queued_runs(context: dg.SensorEvaluationContext) -> dict[str, set[dg.AssetKey]]:
@@ -61,7 +65,11 @@ def queued_runs(context: dg.SensorEvaluationContext) -> dict[str, set[dg.AssetKe
 
 
 def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
-             queued: dict[str, set[dg.AssetKey]] | None = None) -> dg.SensorResult:
+             queued: dict[str, set[dg.AssetKey]] | None = None,
+             computed: Callable[[dg.AssetKey, str], bool] = lambda key, hour: True) -> dg.SensorResult:
+    """Raw materializations and run requests for the manifests found. `queued`: assets of runs not yet
+    started, per hour; `computed(mart, hour)`: whether that mart hour was built before (only then does
+    a change to the next hour make it stale)."""
     added: dict[tuple[str, str], dict] = defaultdict(lambda: {"rows": 0, "files": 0, "bytes": 0, "batches": set(),
                                                               "offsets": {}, "quarantined": 0})
     for m in found:
@@ -101,7 +109,7 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
     runs = []
     for hour, tables in sorted(by_hour.items()):
         sources = sources_by_hour[hour]
-        changed = {transformed_key(t) for t in tables}
+        changed = {catalog_key(f"transformed_{t}") for t in tables}  # what the marts depend on
         same_hour = [m.key for m in MARTS if set(m.dependency_keys) & changed]
         selection = ([catalog_key(f"raw_{s}") for s in sorted(sources)]
                      + [key for t in sorted(tables) for key in (transformed_key(t), catalog_key(f"transformed_{t}"))]
@@ -112,9 +120,10 @@ def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
                                   asset_selection=selection, tags={"smartcity/trigger": "raw_manifest_sensor"}))
         # Marts that also read the following hour of a changed input: their previous hour changes too.
         # Requested after this hour's run, which the run queue starts first (one run at a time).
-        earlier = [m.key for m in MARTS if any(_reads_next_hour(m, k) for k in changed)]
         previous = _previous_hour(hour)
-        if earlier and previous is not None:
+        earlier = [m.key for m in MARTS if previous is not None and any(_reads_next_hour(m, k) for k in changed)
+                   and computed(m.key, previous)]
+        if earlier:
             runs.append(dg.RunRequest(
                 run_key=f"{previous}|after:{hour}|{tip}", partition_key=previous, asset_selection=earlier,
                 tags={"smartcity/trigger": "raw_manifest_sensor"}))

@@ -20,11 +20,11 @@ from smartcity.lake import Lake
 from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.redshift import RedshiftWarehouse
 from smartcity.warehouse.tables import MartTable
-from smartcity_assets.catalog import CatalogResource
+from smartcity_assets.catalog import CatalogResource, catalog_key
 from smartcity_assets.metadata import OWNERS
 from smartcity_assets.partitions import HOURLY, date_hour
 from smartcity_assets.resources import LakeResource
-from smartcity_assets.transformed import transformed_key, transformed_path
+from smartcity_assets.transformed import transformed_path
 
 # An input read for the mart's hour and the hour after it (e.g. incidents reported at 10:55 are resolved
 # after 11:00): a change to hour H of that input recomputes the mart's hours H-1 and H.
@@ -64,11 +64,22 @@ def catalog_table(table: MartTable) -> TableDef:
     return TableDef(f"marts_{table.name}", f"marts/{table.name}", table.description, columns)
 
 
-def build_mart(table: MartTable, compute: Callable, inputs: list[str | dg.AssetDep],
+def mart_file(name: str, partition_key: str) -> str:
+    """The lake copy of one mart hour, relative to the lake root."""
+    date, hour = date_hour(partition_key)
+    return f"marts/{name}/event_date={date}/event_hour={hour:02d}/data.parquet"
+
+
+def build_mart(table: MartTable, compute: Callable, inputs: list[str | tuple[str, dg.PartitionMapping]],
                summary_column: str) -> dg.AssetsDefinition:
     """A mart asset. `compute(spark, lake, partition_key)` returns the hour's Spark DataFrame (or None);
-    `inputs` are transformed table names (same hour) or AssetDeps with a partition mapping."""
-    deps = [i if isinstance(i, dg.AssetDep) else dg.AssetDep(transformed_key(i)) for i in inputs]
+    `inputs` are transformed table names, read for the same hour, or (name, partition mapping).
+
+    A mart depends on the catalog entries of its inputs: an hour is published there only after its
+    blocking checks passed, so a mart never builds on data that failed them (lineage: raw ->
+    transformed -> catalog -> marts)."""
+    deps = [dg.AssetDep(catalog_key(f"transformed_{name}"), partition_mapping=mapping)
+            for name, mapping in (i if isinstance(i, tuple) else (i, None) for i in inputs)]
     entry = catalog_table(table)
 
     @dg.asset(key=["marts", table.name], partitions_def=HOURLY, group_name="marts", deps=deps,
@@ -87,7 +98,7 @@ def build_mart(table: MartTable, compute: Callable, inputs: list[str | dg.AssetD
         frame = compute(pyspark.spark_session, store, context.partition_key)
         data = frame.toArrow() if frame is not None else pa.table({c.name: [] for c in table.columns})
         date, hour = date_hour(context.partition_key)
-        path = f"{entry.partition_location(date, hour)}/data.parquet"
+        path = mart_file(table.name, context.partition_key)
         store.write_parquet(data, store.path(path))
         target = warehouse.warehouse()
         target.ensure_table(table)
