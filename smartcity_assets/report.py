@@ -26,8 +26,8 @@ class ReportConfig(dg.Config):
                       "hour; the road network coloured by its latest congestion with the incidents on it (type and "
                       "severity); air quality by zone against the alert threshold; bus headway regularity per route; "
                       "speeds and incidents by weather. Charts inline here (metadata 'report') and as one HTML page "
-                      "in the lake (report/<last hour>Z-<hours>h/index.html, copy at report/latest/index.html) "
-                      "that opens from disk.")
+                      "in the lake that opens from disk: report/latest/index.html, and report/2026-11-29T12Z-24h/"
+                      "index.html for the 24 hours up to 12:00 UTC.")
 def city_report(context: dg.AssetExecutionContext, config: ReportConfig, lake: LakeResource) -> dg.MaterializeResult:
     try:
         report = build_report(lake.lake(), hours=config.hours)

@@ -180,7 +180,7 @@ def test_report_renders_readable_charts_and_a_self_contained_page(city, tmp_path
     incidents, buses = last_24(marts["incident_response"]), last_24(marts["public_transport"])
     share = traffic.congestion_level.isin(["heavy", "severe"]).mean() * 100
     assert f"{len(traffic):,} segment-hours observed; {share:.1f} % of them heavy or severe" in page
-    assert f"{len(incidents):,} incidents reported in the window" in page
+    assert f"Incidents reported in the window: {len(incidents):,} (" in page
     assert f"{int((incidents.severity >= 4).sum())} of severity 4-5" in page
     assert f"mean time to scene {incidents.minutes_to_scene.mean():.1f} min" in page
     peak = env.loc[env.mean_aqi.idxmax()]
@@ -190,8 +190,8 @@ def test_report_renders_readable_charts_and_a_self_contained_page(city, tmp_path
     cv = (buses.headway_cv * buses.headways).groupby(buses.route_id).sum() / buses.groupby("route_id").headways.sum()
     assert f"Least regular: route {cv.idxmax()}" in page and f"CV {cv.max():.2f}" in page
     latest = traffic[traffic.hour == traffic.hour.max()]
-    assert (f"{latest.congestion_level.isin(['heavy', 'severe']).sum()} of {len(latest)} observed road segments "
-            "were heavily or severely congested") in page
+    assert (f"Heavily or severely congested at {latest.hour.iloc[0]:%d %b %H:%M} UTC: "
+            f"{latest.congestion_level.isin(['heavy', 'severe']).sum()} of {len(latest)} observed road segments") in page
 
     # --out: the same report in a local folder of one's choosing
     local = build_report(lake, hours=6, out=str(tmp_path / "mine"))
@@ -237,3 +237,22 @@ def test_cli_prints_where_the_report_is(city, tmp_path):
     assert cli.returncode == 0, cli.stderr
     assert f"file://{tmp_path}/out/index.html" in cli.stdout
     assert (tmp_path / "out" / "index.html").read_text().count("data:image/png;base64,") == len(CHARTS)
+
+
+def test_a_mart_without_rows_gets_a_chart_that_says_so(tmp_path):
+    lake = Lake("file://" + str(tmp_path / "lake"))
+    hour = pd.Timestamp("2026-11-29 10:00", tz="UTC")
+    zone = reference.zones().to_pylist()[0]
+    write_partition(lake, ENVIRONMENT, hour, [{
+        "zone_id": zone["zone_id"], "zone_name": zone["zone_name"], "readings": 60, "mean_temperature_c": 9.0,
+        "mean_humidity_pct": 60.0, "precipitation_mm": 0.0, "max_wind_speed_ms": 2.0, "mean_aqi": 123.45,
+        "max_aqi": 131, "minutes_over_aqi_alert": 42, "dominant_condition": "clear"}])
+    write_partition(lake, INCIDENT_RESPONSE, hour, [])  # computed, nothing happened
+    report = build_report(lake, hours=24)
+    assert report.data.start == report.data.end == hour  # the window starts at the first hour with a mart
+    captions = {c.name: c.caption for c in report.charts}
+    assert captions["air_quality"].startswith("Highest hourly mean AQI: 123.5 in " + zone["zone_name"])
+    assert "42 in total" in captions["air_quality"]
+    for name in ("congestion_heatmap", "city_map", "bus_regularity", "weather_impact"):
+        assert captions[name].startswith("No "), captions[name]
+        assert decode(next(c.png for c in report.charts if c.name == name)).shape[1] >= 600

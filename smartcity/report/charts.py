@@ -73,7 +73,8 @@ def no_data(name: str, title: str, what: str, data: ReportData) -> Chart:
     ax = fig.add_subplot()
     ax.set_axis_off()
     ax.set_title(title, fontsize=13, loc="left")
-    text = f"No {what} between {when(data.start)} and {when(data.end)}."
+    span = when(data.start) if data.start == data.end else f"{when(data.start)} – {when(data.end)}"
+    text = f"No {what} for {span}."
     ax.text(0.5, 0.45, text, ha="center", va="center", fontsize=12, color="#555555", transform=ax.transAxes)
     return Chart(name, title, render_png(fig), text + " Materialize that mart for these hours to see it here.")
 
@@ -276,6 +277,6 @@ def weather_impact(data: ReportData) -> Chart:
                  ha="left")
 
     parts = [f"{c.replace('_', ' ')} {ratio[c]:.2f}" for c in conditions if not np.isnan(ratio[c])]
-    caption = (f"Mean speed / limit by weather: {', '.join(parts) or 'no GPS fixes'}. {int(incidents.sum()):,} "
-               f"incidents reported over {zone_hours.sum():.1f} zone-hours.")
+    caption = (f"Mean speed / limit by weather: {', '.join(parts) or 'no GPS fixes'}. Incidents reported: "
+               f"{int(incidents.sum()):,} over {zone_hours.sum():.1f} zone-hours.")
     return Chart(name, title, render_png(fig), caption, {"incidents_reported": int(incidents.sum())})

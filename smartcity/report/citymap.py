@@ -149,9 +149,9 @@ def city_map(data: ReportData) -> Chart:
     severe = int((incidents.severity >= 4).sum()) if not incidents.empty else 0
     to_scene = incidents.minutes_to_scene.dropna() if not incidents.empty else pd.Series(dtype=float)
     response = f"; mean time to scene {to_scene.mean():.1f} min" if len(to_scene) else ""
-    traffic_text = (f"At {when(latest)}, {congested} of {int(seg.level.notna().sum())} observed road segments were "
-                    "heavily or severely congested. ") if latest is not None else ""
-    caption = (f"{traffic_text}{len(incidents):,} incidents reported in the window ({kinds}), {severe} of "
+    traffic_text = (f"Heavily or severely congested at {when(latest)}: {congested} of {int(seg.level.notna().sum())} "
+                    "observed road segments. ") if latest is not None else ""
+    caption = (f"{traffic_text}Incidents reported in the window: {len(incidents):,} ({kinds}), {severe} of "
                f"severity 4-5{response}.")
     return Chart(name, title, render_png(fig), caption,
                  {"incidents": len(incidents), "severe_incidents": severe, "congested_segments_latest": congested})

@@ -2,8 +2,8 @@
 
 Each mart hour is written by its Dagster asset to `marts/<mart>/event_date=YYYY-MM-DD/event_hour=HH/data.parquet`
 (an hour without rows still gets a file, so "no incidents" and "not computed" stay distinct). The window is
-the last `hours` hours ending at the newest hour any mart has; hours of the window that a mart has not
-computed are simply absent from its frame.
+the last `hours` hours ending at the newest hour any mart has (starting later when no mart goes back that
+far); hours of the window that a mart has not computed are simply absent from its frame.
 """
 
 from __future__ import annotations
@@ -96,8 +96,6 @@ def load_window(lake: Lake, hours: int = 24, end: pd.Timestamp | None = None) ->
                           "marts group in the Dagster UI")
     start = end - pd.Timedelta(hours=hours - 1)
     dates = {d.strftime("%Y-%m-%d") for d in pd.date_range(start.normalize(), end.normalize(), freq="D")}
-    marts = {}
-    for mart in MARTS:
-        present = [h for h in _partitions(lake, mart, dates) if start <= h <= end]
-        marts[mart] = MartData(mart, _read(lake, mart, present), tuple(present))
-    return ReportData(lake.uri, start, end, marts)
+    present = {mart: [h for h in _partitions(lake, mart, dates) if start <= h <= end] for mart in MARTS}
+    start = min(h for hours in present.values() for h in hours[:1])  # no leading hours without any mart
+    return ReportData(lake.uri, start, end, {m: MartData(m, _read(lake, m, h), tuple(h)) for m, h in present.items()})

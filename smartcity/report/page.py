@@ -40,9 +40,8 @@ def coverage(data: ReportData) -> list[tuple[str, int, int]]:
 
 def html_page(data: ReportData, charts: Sequence[Chart], generated: str) -> str:
     sections = "\n".join(
-        f'<section id="{escape(c.name)}">\n<h2>{escape(c.title)}</h2>\n'
-        f'<img src="{data_uri(c.png)}" alt="{escape(c.title)}">\n<p class="caption">{escape(c.caption)}</p>\n'
-        "</section>" for c in charts)
+        f'<section id="{escape(c.name)}">\n<h2>{escape(c.title)}</h2>\n<p class="caption">{escape(c.caption)}</p>\n'
+        f'<img src="{data_uri(c.png)}" alt="{escape(c.title)}">\n</section>' for c in charts)
     rows = "\n".join(f"<tr><td>{escape(m)}</td><td>{hours} of {len(data.hours)}</td><td>{n:,}</td></tr>"
                      for m, hours, n in coverage(data))
     return f"""<!DOCTYPE html>
@@ -71,5 +70,5 @@ def html_page(data: ReportData, charts: Sequence[Chart], generated: str) -> str:
 def markdown(data: ReportData, charts: Sequence[Chart], html_uri: str) -> str:
     """The report for Dagster's metadata panel (its Markdown renderer shows data-URI images)."""
     parts = [f"**{window_text(data)}** — full page: `{html_uri}`"]
-    parts += [f"### {c.title}\n\n![{c.title}]({data_uri(c.png)})\n\n{c.caption}" for c in charts]
+    parts += [f"### {c.title}\n\n{c.caption}\n\n![{c.title}]({data_uri(c.png)})" for c in charts]
     return "\n\n".join(parts)
