@@ -77,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     query.add_argument("sql", help='e.g. "SELECT zone_name, count(*) FROM transformed_gps GROUP BY 1"')
     query.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
 
+    report = sub.add_parser("report", help="charts of the marts as PNGs and one self-contained HTML page")
+    report.add_argument("--hours", type=int, default=24,
+                        help="hours to show, ending at the newest hour any mart has (default 24)")
+    report.add_argument("--out", help="write to this local folder (default: the lake's report/ area)")
+
     stack = sub.add_parser("stack", help="the embedded local services")
     stack.add_argument("action", choices=["up", "down", "status"])
 
@@ -143,6 +148,17 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(table(columns, rows[: args.max_rows]))
         more = f" (first {args.max_rows} shown)" if len(rows) > args.max_rows else ""
         print(f"({len(rows):,} rows{more})")
+        return 0
+    if args.command == "report":
+        from smartcity.lake import Lake
+        from smartcity.report import build_report
+
+        report = build_report(Lake.from_settings(settings), hours=args.hours, out=args.out)
+        for chart in report.charts:
+            print(f"{chart.title}: {chart.caption}")
+        print(f"report for {report.data.start:%Y-%m-%d %H:%M} - {report.data.end:%Y-%m-%d %H:%M} UTC: {report.html_uri}")
+        if report.latest_uri:
+            print(f"latest report: {report.latest_uri}")
         return 0
     if args.command == "stack":
         from smartcity import stack
