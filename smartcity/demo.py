@@ -86,9 +86,13 @@ def _run(settings: Settings, events: int) -> int:
     print("\n[5/5] Dagster: the manifest sensor ticks, then the runs it requests materialize the transformed "
           "tables with their checks")
     ok &= _dagster(settings, cursor)
-    print(f"\nlake: {settings.lake}\nnext: `make dev` opens the Dagster UI (http://127.0.0.1:3000) with the "
-          f"sensor running; `smartcity stream` keeps landing new events; `smartcity simulate --duration 60` "
-          f"produces more")
+    from smartcity.report import build_report
+
+    city = build_report(lake, hours=24)
+    print(f"\ncity report (charts of the marts): {city.html_uri}")
+    print(f"\nlake: {settings.lake}\nnext: open the report above in a browser; `smartcity up` runs the live "
+          f"platform (stream, simulator, Dagster UI on http://127.0.0.1:3000 with the sensor running); "
+          f"`smartcity query \"SELECT * FROM marts_incident_response\"` for ad-hoc SQL")
     return 0 if ok else 1
 
 
