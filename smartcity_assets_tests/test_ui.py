@@ -207,10 +207,11 @@ def test_asset_graph_shows_lineage_raw_transformed_catalog_marts(page):
     assert set(nodes) == keys, f"assets drawn in the graph: {sorted(nodes)}"
     assert edges == expected_edges, (f"edges drawn but not defined: {sorted(edges - expected_edges)}; "
                                      f"defined but not drawn: {sorted(expected_edges - edges)}")
-    # every layer is there and flows left to right: raw -> transformed -> catalog / marts
+    # every layer is there and flows left to right: raw -> transformed -> catalog -> marts -> report
     assert {("raw/gps", "transformed/gps"), ("transformed/gps", "transformed/gps_matched"),
-            ("transformed/gps_matched", "catalog/gps_matched"),
-            ("transformed/gps_matched", "marts/traffic_congestion")} <= edges
+            ("raw/gps", "catalog/raw_gps"), ("transformed/gps_matched", "catalog/transformed_gps_matched"),
+            ("catalog/transformed_gps_matched", "marts/traffic_congestion"),
+            ("marts/traffic_congestion", "report/city_report")} <= edges
     assert all(nodes[a]["x"] < nodes[b]["x"] for a, b in edges)
 
 
