@@ -80,6 +80,10 @@ def build_parser() -> argparse.ArgumentParser:
     stack = sub.add_parser("stack", help="the embedded local services")
     stack.add_argument("action", choices=["up", "down", "status"])
 
+    iam = sub.add_parser("iam-policies", help="write the least-privilege IAM policies of each component (JSON)")
+    iam.add_argument("--out", default="deploy/iam", help="folder for <role>.policy.json / .trust.json")
+    iam.add_argument("--account-id", help="AWS account id (default: SMARTCITY_AWS_ACCOUNT_ID)")
+
     demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
     demo.add_argument("--events", type=int, default=200_000, help="events to simulate (default 200000)")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
@@ -143,6 +147,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             print("\n".join(stack.down(settings)))
         else:
             print(table(["service", "state", "address", "pid", "log"], stack.status(settings)))
+        return 0
+    if args.command == "iam-policies":
+        from pathlib import Path
+
+        from smartcity.security.iam import render
+
+        if args.account_id:
+            settings = load_settings(aws_account_id=args.account_id)
+        for path in render(settings, Path(args.out)):
+            print(path)
         return 0
     if args.command == "demo":
         from smartcity.demo import run_demo

@@ -12,6 +12,7 @@ import boto3
 from botocore.exceptions import ClientError
 
 from smartcity.catalog.tables import TableDef
+from smartcity.security.denials import reports_denials
 
 PARQUET_SERDE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -34,6 +35,7 @@ class GlueCatalog:
     def _storage(self, table: TableDef, location: str) -> dict:
         return {**PARQUET_SERDE, "Columns": self._columns(table.columns), "Location": f"{self.lake_uri}/{location}/"}
 
+    @reports_denials("create the Glue database", lambda self: self.database)
     def ensure_database(self) -> None:
         try:
             self.glue.create_database(DatabaseInput={"Name": self.database,
@@ -42,6 +44,7 @@ class GlueCatalog:
             if exc.response["Error"]["Code"] != "AlreadyExistsException":
                 raise
 
+    @reports_denials("create or update the Glue table", lambda self, table: f"{self.database}.{table.name}")
     def register_table(self, table: TableDef) -> str:
         """Create the table, or update it when its columns changed. Returns created | updated | unchanged."""
         self.ensure_database()
@@ -67,6 +70,8 @@ class GlueCatalog:
         self.glue.update_table(DatabaseName=self.database, TableInput=wanted)
         return "updated"
 
+    @reports_denials("add a partition to the Glue table",
+                     lambda self, table, date, hour: f"{self.database}.{table.name} ({date} {hour:02d}h)")
     def add_partition(self, table: TableDef, date: str, hour: int) -> bool:
         """Register one hourly partition; False if it was registered before (idempotent)."""
         try:
@@ -79,10 +84,12 @@ class GlueCatalog:
                 return False
             raise
 
+    @reports_denials("list the partitions of the Glue table", lambda self, table: f"{self.database}.{table}")
     def partitions(self, table: str) -> list[dict]:
         pages = self.glue.get_paginator("get_partitions").paginate(DatabaseName=self.database, TableName=table)
         return [p for page in pages for p in page["Partitions"]]
 
+    @reports_denials("start the Glue crawler", lambda self, name: name)
     def start_crawler(self, name: str) -> None:
         """For teams that also want a Glue crawler: start an existing one (it is not created here)."""
         self.glue.start_crawler(Name=name)

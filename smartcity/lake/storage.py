@@ -18,8 +18,10 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from smartcity.errors import ConfigError
+from smartcity.security.denials import reports_lake_denials
 
 
+@reports_lake_denials  # a permission denial becomes AccessDenied naming the object (never retried)
 @dataclass(frozen=True)
 class Lake:
     uri: str
