@@ -69,7 +69,10 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
     def write(self, iterator: Iterator[pa.RecordBatch]) -> LakeCommitMessage:
         from pyspark import TaskContext
 
-        batch_id = int(TaskContext.get().getLocalProperty("streaming.sql.batchId"))
+        return self.write_batch(iterator, int(TaskContext.get().getLocalProperty("streaming.sql.batchId")))
+
+    def write_batch(self, iterator: Iterator[pa.RecordBatch], batch_id: int) -> LakeCommitMessage:
+        """One task's share of a micro-batch: its Parquet files, offset ranges and quarantine reasons."""
         task_id = uuid.uuid4().hex
         groups: dict[layout.PartitionKey, list[pa.Table]] = defaultdict(list)
         offsets: dict[tuple[str, int], list[int]] = {}
