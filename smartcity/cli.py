@@ -94,6 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
+    for chatty in ("botocore", "boto3", "s3transfer", "urllib3"):  # at DEBUG they log session tokens
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger(chatty).level))
     try:
         return _dispatch(args)
     except SmartcityError as exc:

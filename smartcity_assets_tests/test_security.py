@@ -17,25 +17,37 @@ from __future__ import annotations
 import json
 import logging
 import os
+import re
+import secrets
 import subprocess
 import sys
+import traceback
 from datetime import datetime, timezone
 from pathlib import Path
 
 import dagster as dg
 import pyarrow as pa
 import pytest
+from confluent_kafka import Consumer
+from dagster._serdes import serialize_value
+from psycopg2.extensions import make_dsn, parse_dsn
 
 from smartcity.catalog.glue import GlueCatalog
 from smartcity.catalog.query import athena_query
-from smartcity.errors import AccessDenied
+from smartcity.errors import AccessDenied, ConfigError
+from smartcity.kafka import admin_client, make_producer
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.reader import LakeReader
 from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
+from smartcity.stack import free_port
+from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
+from smartcity.warehouse.redshift import RedshiftWarehouse
 from smartcity_assets.catalog import CATALOG, CatalogResource, catalog_key, table_def
+from smartcity_assets.marts import TRAFFIC_CONGESTION
 from smartcity_assets.transformed import TABLES, read_transformed, transformed_path
+from streaming.kafka_source import client_config
 from streaming.lake_sink import LakeStreamWriter
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
@@ -48,6 +60,7 @@ STREAM = "00000000000000aa"
 WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pipeline",
                                      "smartcity-warehouse-loader", "smartcity-analyst")
 DENIED = r"access denied: cannot {}.*the AWS credentials in use lack permission"
+GPS_CATALOG = next(a for a in CATALOG if a.key == catalog_key("gps"))
 MART = "marts/traffic_congestion/event_date=2026-11-29/event_hour=10/data.parquet"
 
 
@@ -83,6 +96,10 @@ class Platform:
         return LakeStreamWriter({"lake": self.settings.lake, "s3EndpointUrl": self.settings.s3_endpoint_url,
                                  "region": self.settings.aws_region, "streamId": STREAM})
 
+    def catalog_resource(self, database: str) -> CatalogResource:
+        return CatalogResource(kind="glue", lake_uri=self.settings.lake, database=database,
+                               region=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint_url)
+
     def glue(self, database: str = "smartcity") -> GlueCatalog:
         return GlueCatalog(database, self.settings.lake, self.settings.aws_region, self.settings.aws_endpoint_url)
 
@@ -117,6 +134,8 @@ def platform(tmp_path_factory):
                 gps = LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
                 lake.write_parquet(gps, lake.path(transformed_path("gps", HOUR)))
                 lake.write_parquet(pa.table({"segment_id": ["SEG-0001"], "vehicles": [3]}), lake.path(MART))
+                p.catalog_run = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                               resources={"catalog": p.catalog_resource("smartcity")})
             yield p
         finally:
             aws.stop()
@@ -200,10 +219,8 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
         assert [m.batch_id for m in found] == [0] and cursor == {STREAM: 0}
         gps = read_transformed(lake, "gps", HOUR)
         assert gps.num_rows == sum(f.rows for f in found[0].files if f.zone == "raw" and f.source == "gps") > 0
-        catalog = CatalogResource(kind="glue", lake_uri=p.settings.lake, database="smartcity",
-                                  region=p.settings.aws_region, endpoint_url=p.settings.aws_endpoint_url)
-        gps_catalog = next(a for a in CATALOG if a.key == catalog_key("gps"))
-        result = dg.materialize([gps_catalog], partition_key=HOUR, resources={"catalog": catalog})
+        assert p.catalog_run.success  # the fixture ran the catalog asset with the pipeline's keys; again:
+        result = dg.materialize([GPS_CATALOG], partition_key=HOUR, resources={"catalog": p.catalog_resource("smartcity")})
         assert result.success
         assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
 
@@ -218,10 +235,12 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
             p.glue("other_db").register_table(table_def(TABLES[0]))
 
         # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
-        other = CatalogResource(kind="glue", lake_uri=p.settings.lake, database="other_db",
-                                region=p.settings.aws_region, endpoint_url=p.settings.aws_endpoint_url)
-        failed = dg.materialize([gps_catalog], partition_key=HOUR, resources={"catalog": other}, raise_on_error=False)
+        failed = dg.materialize([GPS_CATALOG], partition_key=HOUR, resources={"catalog": p.catalog_resource("other_db")},
+                                raise_on_error=False)
     assert not failed.success
+    keys = p.aws.keys[PIPELINE]  # nothing Dagster recorded (metadata, logs, errors) holds the role's credentials
+    events = serialize_value([*p.catalog_run.all_events, *result.all_events, *failed.all_events])
+    assert keys.secret_key not in events and keys.session_token not in events
     (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
     error = failure.step_failure_data.error.cause  # Dagster wraps what the asset raised
     assert error.cls_name == "AccessDenied" and error.cause is None  # no botocore error chained below it
@@ -269,10 +288,12 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
     env = {**os.environ, **p.aws.keys[ANALYST].env(), "SMARTCITY_ENV": "aws", "SMARTCITY_HOME": str(p.settings.home),
            "SMARTCITY_LAKE_URI": p.settings.lake, "SMARTCITY_AWS_ENDPOINT_URL": p.aws.endpoint,
            "SMARTCITY_ATHENA_WORKGROUP": "other"}
-    cli = subprocess.run([sys.executable, "-m", "smartcity.cli", "query", "SELECT 1"], capture_output=True,
+    cli = subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", "query", "SELECT 1"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr
     assert "access denied: cannot run an Athena query in the workgroup other" in cli.stderr
+    keys = p.aws.keys[ANALYST]  # -v logs at DEBUG, but never the role's credentials (botocore logs its token)
+    assert keys.secret_key not in cli.stderr + cli.stdout and keys.session_token not in cli.stderr + cli.stdout
 
 
 @pytest.mark.parametrize("role", [WRITER, PIPELINE, LOADER, ANALYST])
@@ -288,3 +309,158 @@ def test_no_role_deletes_lake_data(platform, role):
                 lake.delete(lake.path(path))
     with p.acting_as("admin"):
         assert read_transformed(p.lake(), "gps", HOUR).num_rows > 0
+
+
+# -- secrets: never in settings output, error messages, logs, CLI output or Dagster metadata -----------------
+
+WAREHOUSE_PASSWORD, SASL_PASSWORD, AWS_SECRET = (f"{kind}-{secrets.token_hex(8)}" for kind in ("pg", "sasl", "aws"))
+SECRETS = (WAREHOUSE_PASSWORD, SASL_PASSWORD, AWS_SECRET)
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"a secret leaked into: {text[:2000]}"
+
+
+@pytest.fixture
+def secret_env(monkeypatch, tmp_path):
+    """Distinctive secrets in the environment, as a deployment sets them."""
+    env = {"SMARTCITY_HOME": str(tmp_path), "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "AWS_ACCESS_KEY_ID": "testing",
+           "SMARTCITY_WAREHOUSE_URL": f"postgresql://loader:{WAREHOUSE_PASSWORD}@127.0.0.1:{free_port()}/city",
+           "SMARTCITY_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "SMARTCITY_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "SMARTCITY_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+           "SMARTCITY_KAFKA_SASL_USERNAME": "smartcity", "SMARTCITY_KAFKA_SASL_PASSWORD": SASL_PASSWORD}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_settings_and_their_errors_hide_secrets(secret_env, monkeypatch):
+    settings = load_settings()
+    assert_no_secret(repr(settings), str(settings), settings.model_dump_json())
+    assert settings.kafka_config()["sasl.password"] == SASL_PASSWORD  # the client still gets it
+    monkeypatch.setenv("SMARTCITY_BROKER_PORT", "80")
+    monkeypatch.setenv("SMARTCITY_WAREHOUSE_URL", f"mysql://loader:{WAREHOUSE_PASSWORD}@db.example/city")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "SMARTCITY_BROKER_PORT" in str(err.value) and "SMARTCITY_WAREHOUSE_URL" in str(err.value)
+    assert_no_secret(str(err.value))
+
+
+@pytest.mark.parametrize("dsn,shown", [
+    ("postgresql://loader:{pw}@127.0.0.1:{port}/city", "127.0.0.1:{port}/city"),
+    ("host=127.0.0.1 port={port} dbname=city user=loader password={pw}", "127.0.0.1:{port}/city"),
+    ("postgresql://loader:{pw}@127.0.0.1:notaport/city", "127.0.0.1:notaport/city"),
+    ("postgresql//loader:{pw}@db.example/city", "SMARTCITY_WAREHOUSE_URL is not a valid connection URL"),
+])
+def test_warehouse_errors_never_show_the_password(dsn, shown):
+    port = free_port()
+    dsn, shown = dsn.format(pw=WAREHOUSE_PASSWORD, port=port), shown.format(port=port)
+    for warehouse in (PostgresWarehouse(dsn), RedshiftWarehouse(dsn, "arn:aws:iam::123456789012:role/loader")):
+        with pytest.raises(WarehouseUnavailable) as err:
+            warehouse.ensure_table(TRAFFIC_CONGESTION)
+        assert shown in str(err.value)
+        assert_no_secret(str(err.value), "".join(traceback.format_exception(err.value)))
+
+
+def test_ssl_settings_pass_through_to_the_warehouse_connection():
+    def effective(warehouse) -> dict:  # what libpq receives: psycopg2.connect merges its keywords the same way
+        warehouse._connect = lambda dsn, **options: parse_dsn(make_dsn(dsn, **options))
+        return warehouse.connect()
+
+    url = "postgresql://loader:pw@cluster.example:5439/city"
+    role = "arn:aws:iam::123456789012:role/smartcity-warehouse-loader"
+    assert effective(RedshiftWarehouse(url, role))["sslmode"] == "require"
+    assert effective(RedshiftWarehouse(url + "?sslmode=verify-full&sslrootcert=/etc/rs.pem", role))["sslmode"] \
+        == "verify-full"
+    assert effective(PostgresWarehouse(url + "?sslmode=verify-ca"))["sslmode"] == "verify-ca"
+    assert "sslmode" not in effective(PostgresWarehouse(url))
+    with pytest.raises(ConfigError, match="sslmode=disable .*weaker than require"):
+        effective(RedshiftWarehouse(url + "?sslmode=disable", role))
+    with pytest.raises(ValueError, match="IAM role ARN"):  # the role is quoted into COPY: nothing else gets in
+        RedshiftWarehouse(url, role + "' CREDENTIALS 'x")
+
+
+def test_kafka_sasl_and_tls_settings_reach_every_client(secret_env, monkeypatch):
+    ca = "/etc/ssl/certs/ca-certificates.crt"
+    monkeypatch.setenv("SMARTCITY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    if Path(ca).exists():
+        monkeypatch.setenv("SMARTCITY_KAFKA_SSL_CA_LOCATION", ca)
+    settings = load_settings()
+    config = settings.kafka_config()
+    assert {k: config[k] for k in ("security.protocol", "sasl.mechanism", "sasl.username", "sasl.password")} == {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "smartcity",
+        "sasl.password": SASL_PASSWORD}
+    assert config.get("ssl.ca.location") == (ca if Path(ca).exists() else None)
+    # the streaming job hands them to its Kafka source as kafka.* options; the source gives them back whole
+    assert client_config({f"kafka.{k}": v for k, v in config.items()}) == config
+    # librdkafka accepts every key and value (a misspelt key or mechanism fails here)
+    make_producer(settings, on_delivery_error=lambda *a: None).flush(0)
+    Consumer({**config, "group.id": "smartcity-test"}).close()
+    admin_client(settings)
+
+
+def test_cli_output_never_shows_secrets(secret_env):
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", *args], capture_output=True, text=True,
+                              env={**os.environ, **extra}, timeout=120)
+
+    unreachable = run("simulate", "--events", "1", "--no-progress")
+    assert unreachable.returncode == 2 and "cannot reach the Kafka broker" in unreachable.stderr
+    invalid = run("stack", "status", SMARTCITY_BROKER_PORT="80",
+                  SMARTCITY_WAREHOUSE_URL=f"mysql://x:{WAREHOUSE_PASSWORD}@h/db")
+    assert invalid.returncode == 2 and "SMARTCITY_WAREHOUSE_URL" in invalid.stderr
+    status = run("stack", "status")
+    assert status.returncode == 0
+    for done in (unreachable, invalid, status):
+        assert_no_secret(done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("env", ["embedded", "aws"])
+def test_dagster_definitions_carry_no_secret(secret_env, env, monkeypatch):
+    """Everything Dagster's UI and storage get about the code location: assets, jobs, resources and their config."""
+    monkeypatch.setenv("SMARTCITY_ENV", env)
+    monkeypatch.setenv("SMARTCITY_LAKE_URI", "s3://city-lake/smartcity" if env == "aws" else "")
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    from smartcity_assets.marts import MARTS
+    from smartcity_assets.resources import resources_for
+
+    defs = dg.Definitions(assets=[*CATALOG, *MARTS], resources=resources_for(load_settings()))
+    snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "SMARTCITY_WAREHOUSE_URL" in snapshot  # the warehouse resource is there, by the variable's name
+    assert_no_secret(snapshot)
+
+
+# Credentials that look real; placeholders in docs and tests are fine.
+KEY_PATTERNS = {
+    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "AWS secret key": re.compile(r"(?i)aws_?secret_?access_?key\W{1,4}[A-Za-z0-9/+]{40}\b"),
+    "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
+    "GitHub / Slack token": re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|xox[abprs]-[A-Za-z0-9-]{10,})"),
+    "password in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]+:([^\s@/'\"{}]+)@"),
+}
+PLACEHOLDER_PASSWORDS = {"pass", "password", "pw", "s3cret", "change-me", "...", "secret"}
+
+
+def test_repository_holds_no_credentials():
+    root = Path(__file__).parents[1]
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True,
+                            text=True)
+    files = [root / f for f in listed.stdout.splitlines()] if listed.returncode == 0 else [
+        p for p in root.rglob("*") if p.is_file() and not {".git", ".venv", ".smartcity"} & set(p.parts)]
+    assert len(files) > 50
+    found = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, FileNotFoundError):
+            continue
+        for what, pattern in KEY_PATTERNS.items():
+            for match in pattern.finditer(text):
+                if what == "password in a URL" and match.group(1) in PLACEHOLDER_PASSWORDS:
+                    continue
+                found.append(f"{path.relative_to(root)}: {what}: {match.group(0)[:12]}...")
+    assert not found, "credentials committed:\n" + "\n".join(found)
+    assert ".env" in (root / ".gitignore").read_text().split()
