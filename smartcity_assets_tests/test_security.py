@@ -33,9 +33,11 @@ from dagster._serdes import serialize_value
 from psycopg2.extensions import make_dsn, parse_dsn
 
 from smartcity.catalog.glue import GlueCatalog
+from smartcity.catalog.local import LocalCatalog
 from smartcity.catalog.query import athena_query
+from smartcity.catalog.tables import TableDef
 from smartcity.errors import AccessDenied, ConfigError
-from smartcity.kafka import admin_client, make_producer
+from smartcity.kafka import admin_client, ensure_topics, make_producer, partitions_of
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.reader import LakeReader
 from smartcity.security import iam
@@ -44,8 +46,10 @@ from smartcity.simulator.run import EventStream, SimulationConfig
 from smartcity.stack import free_port
 from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
 from smartcity.warehouse.redshift import RedshiftWarehouse
+from smartcity.warehouse.tables import MartTable, identifier
 from smartcity_assets.catalog import CATALOG, CatalogResource, catalog_key, table_def
 from smartcity_assets.marts import TRAFFIC_CONGESTION
+from smartcity_assets.partitions import date_hour
 from smartcity_assets.transformed import TABLES, read_transformed, transformed_path
 from streaming.kafka_source import client_config
 from streaming.lake_sink import LakeStreamWriter
@@ -464,3 +468,82 @@ def test_repository_holds_no_credentials():
                 found.append(f"{path.relative_to(root)}: {what}: {match.group(0)[:12]}...")
     assert not found, "credentials committed:\n" + "\n".join(found)
     assert ".env" in (root / ".gitignore").read_text().split()
+
+
+# -- input safety: identifiers are checked before they reach SQL, object keys or Kafka ------------------------
+
+BAD_NAMES = ["gps\n", "GPS", "gps;drop table x", "../raw", 'a"b', "a'b", "", "x" * 64, "٣gps", "gps-matched", "1gps"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_unsafe_names_are_refused_everywhere_they_could_reach(bad, tmp_path):
+    column = table_def(TABLES[0]).columns[0]
+    attempts = {
+        "SQL identifier": lambda: identifier(bad),
+        "warehouse table": lambda: MartTable(bad, "d", ()).qualified,
+        "raw partition": lambda: layout.PartitionKey("raw", bad, "2026-11-29", 10),
+        "catalog table": lambda: TableDef(bad, "transformed/gps", "d", (column,)),
+        "catalog folder": lambda: TableDef("t", f"transformed/{bad}", "d", (column,)),
+        "catalog column": lambda: TableDef("t", "transformed/t", "d", (column.__class__(bad, "string", "c"),)),
+        "Glue database": lambda: GlueCatalog(bad, "s3://city-lake/smartcity"),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(ValueError, match="not a safe"):
+            attempt()
+            pytest.fail(f"{what} accepted {bad!r}")
+
+
+@pytest.mark.parametrize("bad", ["topic with space", "a/b", "..", "t\n", "x" * 250, "tópico", ""])
+def test_unsafe_topic_names_are_refused_before_the_broker_is_asked(bad, tmp_path):
+    settings = load_settings(home=tmp_path, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")  # nobody there
+    for attempt in (lambda: ensure_topics(settings, ["smartcity.gps", bad]), lambda: partitions_of(settings, bad)):
+        with pytest.raises(ValueError, match="not a valid Kafka topic name"):
+            attempt()
+
+
+def test_partition_values_and_stream_ids_are_checked():
+    for date, hour in [("2026-02-30", 1), ("2026-11-29\n", 1), ("٢٠٢٦-11-29", 1), ("2026-11-29", 24),
+                       ("2026-11-29", True), ("../x", 1)]:
+        with pytest.raises(ValueError, match="not a partition"):
+            layout.PartitionKey("raw", "gps", date, hour)
+        with pytest.raises(ValueError, match="not a partition"):
+            table_def(TABLES[0]).partition_location(date, hour)
+    for stream in ("../../x", "0123456789ABCDEF", "0123456789abcdef/"):
+        with pytest.raises(ValueError, match="not a stream id"):
+            layout.manifest_path(stream, 1)
+    with pytest.raises(ValueError, match="not an hourly partition key"):
+        date_hour("2026-11-29-10:00/../../raw")
+    for bad in ["s3://city-lake/x'; DROP TABLE y; --", "s3://city-lake/x\\' y", "s3://city-lake/"]:
+        with pytest.raises(ValueError, match="plain s3://"):
+            RedshiftWarehouse("postgresql://h/db", "arn:aws:iam::123456789012:role/r").copy_sql("staging_x", bad)
+    with pytest.raises(ConfigError, match="SMARTCITY_ATHENA_WORKGROUP"):  # it would widen the analysts' policy
+        load_settings(athena_workgroup="primary*")
+
+
+def test_manifest_listing_skips_folders_that_are_not_streams(tmp_path):
+    """Something else under _manifests/raw (a stray upload) never reaches the sensor as a manifest."""
+    lake = Lake((tmp_path / "lake").as_uri())
+    lake.write_bytes(lake.path(layout.MANIFESTS, "not-a-stream", "000000000000.json"), b"{not json")
+    lake.write_bytes(lake.path(layout.MANIFESTS, "..%2f..", "000000000001.json"), b"{}")
+    good = manifests.Manifest(STREAM, 3, manifests.now_iso(), [], [])
+    assert manifests.commit(lake, good)
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    assert [m.batch_id for m in found] == [3] and cursor == {STREAM: 3} == manifests.head(lake)
+
+
+def test_local_catalog_quotes_the_lake_path_it_reads(tmp_path):
+    """A lake folder with a quote in its name still gives a working view (the path is a SQL literal)."""
+    root = tmp_path / "o'brien's lake"
+    lake = Lake(root.as_uri())
+    definition = table_def(TABLES[0])
+    types = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
+             "timestamp": pa.timestamp("us", tz="UTC")}
+    rows = pa.table({c.name: pa.nulls(2, types[c.type]) for c in definition.columns})
+    lake.write_parquet(rows, lake.path(definition.partition_location("2026-11-29", 10), "data.parquet"))
+    catalog = LocalCatalog(tmp_path / "catalog.duckdb", root)
+    assert catalog.register_table(definition) == "created"
+    con = catalog.connect(read_only=True)
+    try:
+        assert con.execute(f"SELECT count(*) FROM {definition.name}").fetchone() == (2,)
+    finally:
+        con.close()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import ClientError
 
+from smartcity import names
 from smartcity.catalog.tables import TableDef
 from smartcity.security.denials import reports_denials
 
@@ -25,7 +26,7 @@ class GlueCatalog:
     def __init__(self, database: str, lake_uri: str, region: str = "us-east-1", endpoint_url: str | None = None):
         if not lake_uri.startswith("s3://"):
             raise ValueError(f"the Glue catalog needs an s3:// lake, got {lake_uri}")
-        self.database = database
+        self.database = names.identifier(database, "Glue database name")
         self.lake_uri = lake_uri.rstrip("/")
         self.glue = boto3.client("glue", region_name=region, endpoint_url=endpoint_url)
 

@@ -41,7 +41,7 @@ class LocalCatalog:
         select = ", ".join(f'CAST("{c.name}" AS {_DUCK_TYPES[c.type]}) AS "{c.name}"' for c in table.columns)
         keys = ", ".join(f'CAST("{k.name}" AS {_DUCK_TYPES[k.type]}) AS "{k.name}"' for k in table.partition_keys)
         sql = (f'CREATE OR REPLACE VIEW "{table.name}" AS SELECT {select}, {keys} FROM '
-               f"read_parquet('{glob}', hive_partitioning = true, union_by_name = true)")
+               f"read_parquet({_literal(glob)}, hive_partitioning = true, union_by_name = true)")
         con = self.connect()
         try:
             existed = bool(con.execute("SELECT count(*) FROM duckdb_views() WHERE view_name = ?",

@@ -10,6 +10,9 @@ from dataclasses import dataclass
 
 import dagster as dg
 
+from smartcity import names
+
+HIVE_TYPES = {"string", "int", "bigint", "double", "timestamp"}
 _HIVE_TYPES = {"string": "string", "uuid": "string", "timestamp": "timestamp", "double": "double", "int": "int",
                "bigint": "bigint"}
 
@@ -32,8 +35,18 @@ class TableDef:
     columns: tuple[Column, ...]
     partition_keys: tuple[Column, ...] = tuple(Column(*k) for k in PARTITION_KEYS)
 
+    def __post_init__(self) -> None:
+        """Names reach Glue, DuckDB SQL and lake paths: checked here, once."""
+        names.identifier(self.name, "catalog table name")
+        for part in self.location.split("/"):
+            names.identifier(part, "lake folder name")
+        for c in (*self.columns, *self.partition_keys):
+            names.identifier(c.name, f"column name of {self.name}")
+            if c.type not in HIVE_TYPES:
+                raise ValueError(f"{self.name}.{c.name}: unknown column type {c.type!r}")
+
     def partition_location(self, date: str, hour: int) -> str:
-        return f"{self.location}/event_date={date}/event_hour={hour:02d}"
+        return f"{self.location}/event_date={names.partition_date(date)}/event_hour={names.partition_hour(hour):02d}"
 
 
 def from_column_schema(name: str, location: str, description: str, schema: dg.TableSchema) -> TableDef:
