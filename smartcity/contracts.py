@@ -232,8 +232,8 @@ def _check_value(f: Field, value: Any) -> tuple[Any, str | None]:
 
 _NUMERIC = {FieldType.DOUBLE: (float, int), FieldType.INT: (int,)}
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
-_FIRST_TIME = pa.scalar(datetime(1, 1, 1, tzinfo=timezone.utc), ARROW_TYPES[FieldType.TIMESTAMP])
-_LAST_TIME = pa.scalar(datetime(9999, 12, 31, 23, 59, 59, 999999, tzinfo=timezone.utc), ARROW_TYPES[FieldType.TIMESTAMP])
+_FIRST_TIME, _LAST_TIME = (pa.scalar(t.replace(tzinfo=timezone.utc), ARROW_TYPES[FieldType.TIMESTAMP])
+                            for t in (datetime.min, datetime.max))  # what a Python datetime can hold
 EXACT_INT = 2**53  # larger integers are not exact as doubles; the row validator decides about them
 
 

@@ -39,7 +39,7 @@ class Settings(BaseSettings):
     # Lake, warehouse, Spark, AWS
     lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
     warehouse_url: SecretStr | None = Field(None, description="postgresql:// URL; unset = embedded")
-    redshift_iam_role: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}$",
+    redshift_iam_role: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$",
                                           description="IAM role ARN Redshift COPY uses to read the lake")
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"

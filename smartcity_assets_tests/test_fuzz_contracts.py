@@ -159,7 +159,7 @@ def _agree(contract: contracts.EventContract, records: list) -> None:
     assert sorted(good + [i for i, _ in rejected]) == list(range(len(records)))
     assert sorted(good) == [i for i, (typed, _) in enumerate(expected) if typed is not None]  # rows in `good` order
     assert rejected == [(i, reason) for i, (_, reason) in enumerate(expected) if reason is not None]
-    for position, row in zip(good, batch.to_pylist()):
+    for position, row in zip(good, batch.to_pylist(), strict=True):
         assert _same(expected[position][0], row), (records[position], expected[position][0], row)
 
 

@@ -224,7 +224,8 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
         gps = read_transformed(lake, "gps", HOUR)
         assert gps.num_rows == sum(f.rows for f in found[0].files if f.zone == "raw" and f.source == "gps") > 0
         assert p.catalog_run.success  # the fixture ran the catalog asset with the pipeline's keys; again:
-        result = dg.materialize([GPS_CATALOG], partition_key=HOUR, resources={"catalog": p.catalog_resource("smartcity")})
+        result = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                resources={"catalog": p.catalog_resource("smartcity")})
         assert result.success
         assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
 
@@ -239,8 +240,8 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
             p.glue("other_db").register_table(table_def(TABLES[0]))
 
         # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
-        failed = dg.materialize([GPS_CATALOG], partition_key=HOUR, resources={"catalog": p.catalog_resource("other_db")},
-                                raise_on_error=False)
+        failed = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                resources={"catalog": p.catalog_resource("other_db")}, raise_on_error=False)
     assert not failed.success
     keys = p.aws.keys[PIPELINE]  # nothing Dagster recorded (metadata, logs, errors) holds the role's credentials
     events = serialize_value([*p.catalog_run.all_events, *result.all_events, *failed.all_events])
@@ -280,7 +281,8 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
             athena_query(elsewhere, "SELECT 1", timeout_s=30)
         with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table other_db")):
             p.glue("other_db").partitions("anything")
-        with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database smartcity .*as arn:aws:sts::123456789012:assumed-role/smartcity-analyst")):
+        analyst = "as arn:aws:sts::123456789012:assumed-role/smartcity-analyst"
+        with pytest.raises(AccessDenied, match=DENIED.format(f"create the Glue database smartcity .*{analyst}")):
             p.glue().register_table(table_def(TABLES[0]))
         # (moto does not evaluate the s3:prefix condition on listing, so the manifest read is what fails here)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/_manifests/raw/")):
