@@ -94,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
     fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
 
+    iam = sub.add_parser("iam-policies", help="write the least-privilege IAM policies of each component (JSON)")
+    iam.add_argument("--out", default="deploy/iam", help="folder for <role>.policy.json / .trust.json")
+    iam.add_argument("--account-id", help="AWS account id (default: SMARTCITY_AWS_ACCOUNT_ID)")
+
     demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
     demo.add_argument("--events", type=int, default=200_000, help="events to simulate (default 200000)")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
@@ -106,6 +110,8 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:  # Dagster's storage migrations log every ephemeral instance they create
         logging.getLogger("alembic").setLevel(logging.WARNING)
+    for chatty in ("botocore", "boto3", "s3transfer", "urllib3"):  # at DEBUG they log session tokens
+        logging.getLogger(chatty).setLevel(max(logging.INFO, logging.getLogger(chatty).level))
     try:
         return _dispatch(args)
     except SmartcityError as exc:
@@ -187,6 +193,16 @@ def _dispatch(args: argparse.Namespace) -> int:
             raise ConfigError(f"no Dagster instance in {home}: start the platform with `smartcity up` first")
         with dg.DagsterInstance.from_config(str(home)) as instance:
             print(measure(Lake.from_settings(settings), instance, mart=args.mart).summary())
+        return 0
+    if args.command == "iam-policies":
+        from pathlib import Path
+
+        from smartcity.security.iam import render
+
+        if args.account_id:
+            settings = load_settings(aws_account_id=args.account_id)
+        for path in render(settings, Path(args.out)):
+            print(path)
         return 0
     if args.command == "demo":
         from smartcity.demo import run_demo

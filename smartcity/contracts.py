@@ -25,7 +25,7 @@ import pyarrow.compute as pc
 TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?(Z|[+-]\d{2}:\d{2})$"
 NAIVE_TIMESTAMP_PATTERN = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?$"
 UUID_PATTERN = r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$"
-_TIMESTAMP_RE, _NAIVE_RE, _UUID_RE = (re.compile(p) for p in (TIMESTAMP_PATTERN, NAIVE_TIMESTAMP_PATTERN,
+_TIMESTAMP_RE, _NAIVE_RE, _UUID_RE = (re.compile(p, re.ASCII) for p in (TIMESTAMP_PATTERN, NAIVE_TIMESTAMP_PATTERN,
                                                               UUID_PATTERN))
 _MISSING = object()
 
@@ -188,7 +188,10 @@ def _check_value(f: Field, value: Any) -> tuple[Any, str | None]:
     if t is FieldType.DOUBLE:
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             return None, "wrong_type"
-        value = float(value)
+        try:
+            value = float(value)
+        except OverflowError:  # an integer beyond any double
+            return None, "out_of_range"
         if value != value:  # NaN is never a valid reading
             return None, "out_of_range"
     elif t is FieldType.INT:
@@ -197,6 +200,8 @@ def _check_value(f: Field, value: Any) -> tuple[Any, str | None]:
                 value = int(value)
             else:
                 return None, "wrong_type"
+        if not INT32_MIN <= value <= INT32_MAX:  # what the column holds, whatever the contract's range
+            return None, "out_of_range"
     elif t is FieldType.TIMESTAMP:
         if not isinstance(value, str):
             return None, "wrong_type"
@@ -206,6 +211,8 @@ def _check_value(f: Field, value: Any) -> tuple[Any, str | None]:
             return datetime.fromisoformat(value).astimezone(timezone.utc), None
         except ValueError:  # e.g. February 30th
             return None, "wrong_type"
+        except OverflowError:  # in UTC before year 1 or after year 9999
+            return None, "out_of_range"
     elif t is FieldType.UUID:
         if not isinstance(value, str) or not _UUID_RE.match(value):
             return None, "wrong_type"
@@ -224,6 +231,10 @@ def _check_value(f: Field, value: Any) -> tuple[Any, str | None]:
 
 
 _NUMERIC = {FieldType.DOUBLE: (float, int), FieldType.INT: (int,)}
+INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1
+_FIRST_TIME, _LAST_TIME = (pa.scalar(t.replace(tzinfo=timezone.utc), ARROW_TYPES[FieldType.TIMESTAMP])
+                            for t in (datetime.min, datetime.max))  # what a Python datetime can hold
+EXACT_INT = 2**53  # larger integers are not exact as doubles; the row validator decides about them
 
 
 def _column(f: Field, values: list[Any], suspect: set[int]) -> pa.Array:
@@ -233,7 +244,8 @@ def _column(f: Field, values: list[Any], suspect: set[int]) -> pa.Array:
     ok_types = _NUMERIC.get(t, (str,))  # exact classes: a bool is not a number here
     nullable = f.nullable
     bad = [i for i, v in enumerate(values)
-           if v.__class__ not in ok_types and not (nullable and (v is None or v is _MISSING))]
+           if (v.__class__ not in ok_types and not (nullable and (v is None or v is _MISSING)))
+           or (v.__class__ is int and not -EXACT_INT <= v <= EXACT_INT)]  # beyond int64 / exact doubles
     if bad:
         suspect.update(bad)
         for i in bad:
@@ -246,16 +258,19 @@ def _column(f: Field, values: list[Any], suspect: set[int]) -> pa.Array:
         _flag(pc.invert(ok), suspect)
         text = pc.if_else(ok, text, None)
         try:
-            return pc.cast(text, ARROW_TYPES[t])
+            stamps = pc.cast(text, ARROW_TYPES[t])
         except pa.ArrowInvalid:  # a well-formed but impossible date: let the row validator say which
             parsed = []
             for i, v in enumerate(text.to_pylist()):
                 try:
-                    parsed.append(None if v is None else datetime.fromisoformat(v))
-                except ValueError:
+                    parsed.append(None if v is None else datetime.fromisoformat(v).astimezone(timezone.utc))
+                except (ValueError, OverflowError):
                     suspect.add(i)
                     parsed.append(None)
-            return pa.array(parsed, ARROW_TYPES[t])
+            stamps = pa.array(parsed, ARROW_TYPES[t])
+        # a UTC time outside years 1..9999 has no Python datetime: the row validator rejects it
+        _flag(pc.or_(pc.less(stamps, _FIRST_TIME), pc.greater(stamps, _LAST_TIME)), suspect)
+        return stamps
     array = pa.array(values, ARROW_TYPES[t] if t is not FieldType.INT else pa.int64())
     checks = []
     if t is FieldType.UUID:
@@ -267,6 +282,8 @@ def _column(f: Field, values: list[Any], suspect: set[int]) -> pa.Array:
     else:
         if t is FieldType.DOUBLE:
             checks.append(pc.is_nan(array))
+        if t is FieldType.INT:
+            checks.append(pc.or_(pc.less(array, INT32_MIN), pc.greater(array, INT32_MAX)))
         if f.min is not None:
             checks.append(pc.less(array, f.min))
         if f.max is not None:

@@ -15,3 +15,7 @@ class BrokerUnavailable(SmartcityError):
 
 class StackError(SmartcityError):
     """An embedded service could not be started, checked or stopped."""
+
+
+class AccessDenied(SmartcityError):
+    """The AWS credentials in use lack a permission (IAM). Never retried: retrying cannot help."""

@@ -16,6 +16,7 @@ from confluent_kafka import (
 )
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from smartcity import names
 from smartcity.errors import BrokerUnavailable
 from smartcity.settings import Settings
 
@@ -42,6 +43,7 @@ def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
 
 def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
     """Create the topics that do not exist yet (existing topics are left as they are)."""
+    topics = [names.topic(t) for t in topics]
     admin = admin_client(settings)
     existing = set(admin.list_topics(timeout=10).topics)
     missing = [t for t in topics if t not in existing]
@@ -87,6 +89,7 @@ def make_producer(settings: Settings, on_delivery_error) -> Producer:
 
 
 def partitions_of(settings: Settings, topic: str) -> list[int]:
+    names.topic(topic)
     metadata = admin_client(settings).list_topics(topic, timeout=10).topics.get(topic)
     if metadata is None or metadata.error is not None:
         return []

@@ -39,7 +39,8 @@ class Settings(BaseSettings):
     # Lake, warehouse, Spark, AWS
     lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
     warehouse_url: SecretStr | None = Field(None, description="postgresql:// URL; unset = embedded")
-    redshift_iam_role: str | None = Field(None, description="IAM role ARN Redshift COPY uses to read the lake")
+    redshift_iam_role: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$",
+                                          description="IAM role ARN Redshift COPY uses to read the lake")
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
 
@@ -51,12 +52,15 @@ class Settings(BaseSettings):
     max_offsets_per_trigger: int | None = Field(None, ge=1, description="cap on Kafka records per micro-batch")
     starting_offsets: str = Field("earliest", description="earliest | latest | JSON per topic partition")
     fail_on_data_loss: bool = Field(True, description="fail when checkpointed Kafka offsets no longer exist")
-    aws_region: str = "us-east-1"
+    aws_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
+    aws_account_id: str | None = Field(None, pattern=r"^[0-9]{12}$",
+                                       description="AWS account of the IAM policies `smartcity iam-policies` renders")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset = AWS")
     aws_endpoint_url: str | None = Field(None, description="endpoint for Glue / Athena (moto in tests); unset = AWS")
     glue_database: str = Field("smartcity", pattern=r"^[a-z][a-z0-9_]{0,254}$", description="Glue database")
-    athena_workgroup: str = "primary"
-    athena_output: str | None = Field(None, description="s3:// folder for Athena results; unset = <lake>/_athena")
+    athena_workgroup: str = Field("primary", pattern=r"^[A-Za-z0-9._-]{1,128}$")
+    athena_output: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9](/[A-Za-z0-9!_.()=-]+)*/?$",
+                                      description="s3:// folder for Athena results; unset = <lake>/_athena")
 
     @field_validator("kafka_bootstrap_servers")
     @classmethod
@@ -68,6 +72,13 @@ class Settings(BaseSettings):
             if not sep or not host or not port.isdigit():
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value.strip()
+
+    @field_validator("warehouse_url")
+    @classmethod
+    def _check_warehouse_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
+            raise ValueError("expected postgresql://user:password@host:port/database[?sslmode=...]")  # value not echoed
+        return value
 
     @property
     def home_dir(self) -> Path:
@@ -94,6 +105,11 @@ class Settings(BaseSettings):
     @property
     def lake(self) -> str:
         return self.lake_uri or (self.home_dir / "lake").as_uri()
+
+    @property
+    def athena_results(self) -> str:
+        """Where Athena writes query results (s3://.../)."""
+        return self.athena_output or f"{self.lake.rstrip('/')}/_athena/"
 
     @property
     def catalog_path(self) -> Path:
@@ -127,6 +143,13 @@ def load_settings(**overrides) -> Settings:
         problems = []
         for err in exc.errors():
             name = "SMARTCITY_" + "_".join(str(p) for p in err["loc"]).upper()
-            shown = "<hidden>" if name.endswith(("PASSWORD", "URL")) else repr(err.get("input"))
+            shown = "<hidden>" if _is_secret(name) else repr(err.get("input"))
             problems.append(f"{name}: {err['msg']} (got {shown})")
         raise ConfigError("invalid settings:\n  " + "\n  ".join(problems)) from None
+
+
+def _is_secret(variable: str) -> bool:
+    """Values never echoed in messages: secret fields, and anything named like a credential or a URL."""
+    field = Settings.model_fields.get(variable.removeprefix("SMARTCITY_").lower())
+    return ("SecretStr" in str(field.annotation) if field else False) or variable.endswith(
+        ("PASSWORD", "URL", "SECRET", "TOKEN", "KEY"))

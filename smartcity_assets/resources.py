@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
@@ -41,5 +43,12 @@ def resources_for(settings: Settings) -> dict:
         warehouse = WarehouseResource(kind="redshift", url=dg.EnvVar("SMARTCITY_WAREHOUSE_URL"),
                                       redshift_iam_role=dg.EnvVar("SMARTCITY_REDSHIFT_IAM_ROLE"))
     else:  # the embedded PostgreSQL, or SMARTCITY_WAREHOUSE_URL when set
-        warehouse = WarehouseResource(kind="postgres", url=settings.warehouse_dsn)
+        warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
     return {"lake": lake, "pyspark": PySparkResource(spark_config=conf), "catalog": catalog, "warehouse": warehouse}
+
+
+def _warehouse_url(settings: Settings) -> str | dg.EnvVar:
+    """A URL with a password reaches Dagster as the variable's name (what its UI shows), not as the value."""
+    if settings.warehouse_url is not None and os.environ.get("SMARTCITY_WAREHOUSE_URL") == settings.warehouse_dsn:
+        return dg.EnvVar("SMARTCITY_WAREHOUSE_URL")
+    return settings.warehouse_dsn  # the embedded server (no password), or a URL given in code

@@ -185,7 +185,7 @@ def test_redshift_sql_copy_from_s3_then_transactional_partition_replace():
     assert recorder.committed and recorder.kwargs["sslmode"] == "require"
     with pytest.raises(ValueError):
         redshift.copy_sql("staging_x", "s3://bucket/x'; DROP TABLE y; --")
-    created = RedshiftWarehouse("postgresql://x@h/db", "arn:aws:iam::1:role/r", connect=recorder)
+    created = RedshiftWarehouse("postgresql://x@h/db", "arn:aws:iam::123456789012:role/r", connect=recorder)
     recorder.statements.clear()
     created.ensure_table(TRAFFIC_CONGESTION)
     assert recorder.statements[1][0].startswith("CREATE TABLE IF NOT EXISTS marts.traffic_congestion")

@@ -27,6 +27,7 @@ from pyspark.sql.datasource import (
     WriterCommitMessage,
 )
 
+from smartcity.errors import AccessDenied
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
 from streaming.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
@@ -68,7 +69,10 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
     def write(self, iterator: Iterator[pa.RecordBatch]) -> LakeCommitMessage:
         from pyspark import TaskContext
 
-        batch_id = int(TaskContext.get().getLocalProperty("streaming.sql.batchId"))
+        return self.write_batch(iterator, int(TaskContext.get().getLocalProperty("streaming.sql.batchId")))
+
+    def write_batch(self, iterator: Iterator[pa.RecordBatch], batch_id: int) -> LakeCommitMessage:
+        """One task's share of a micro-batch: its Parquet files, offset ranges and quarantine reasons."""
         task_id = uuid.uuid4().hex
         groups: dict[layout.PartitionKey, list[pa.Table]] = defaultdict(list)
         offsets: dict[tuple[str, int], list[int]] = {}
@@ -121,8 +125,15 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
         self._remove(files)
 
     def _remove(self, files: list[DataFile]) -> None:
-        for f in files:
-            self.lake.delete(self.lake.path(f.path))
+        for n, f in enumerate(files):
+            try:
+                self.lake.delete(self.lake.path(f.path))
+            except AccessDenied:
+                # The streaming writer's role may not delete (the raw zone is append-only): files of a batch
+                # that was never committed stay, invisible to every reader (docs/security.md).
+                log.warning("left %d uncommitted files of this batch in place: the streaming writer's credentials "
+                            "may not delete (append-only raw zone); readers never see them", len(files) - n)
+                return
 
 
 def _track_offsets(table: pa.Table, offsets: dict[tuple[str, int], list[int]]) -> None:

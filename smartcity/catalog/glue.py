@@ -11,7 +11,9 @@ from __future__ import annotations
 import boto3
 from botocore.exceptions import ClientError
 
+from smartcity import names
 from smartcity.catalog.tables import TableDef
+from smartcity.security.denials import reports_denials
 
 PARQUET_SERDE = {
     "InputFormat": "org.apache.hadoop.hive.ql.io.parquet.MapredParquetInputFormat",
@@ -28,7 +30,7 @@ class GlueCatalog:
     def __init__(self, database: str, lake_uri: str, region: str = "us-east-1", endpoint_url: str | None = None):
         if not lake_uri.startswith("s3://"):
             raise ValueError(f"the Glue catalog needs an s3:// lake, got {lake_uri}")
-        self.database = database
+        self.database = names.identifier(database, "Glue database name")
         self.lake_uri = lake_uri.rstrip("/")
         self.glue = boto3.client("glue", region_name=region, endpoint_url=endpoint_url)
 
@@ -39,6 +41,7 @@ class GlueCatalog:
         serde = SYMLINK_SERDE if table.symlinks else PARQUET_SERDE
         return {**serde, "Columns": self._columns(table.columns), "Location": f"{self.lake_uri}/{location}/"}
 
+    @reports_denials("create the Glue database", lambda self: self.database)
     def ensure_database(self) -> None:
         try:
             self.glue.create_database(DatabaseInput={"Name": self.database,
@@ -47,6 +50,7 @@ class GlueCatalog:
             if exc.response["Error"]["Code"] != "AlreadyExistsException":
                 raise
 
+    @reports_denials("create or update the Glue table", lambda self, table: f"{self.database}.{table.name}")
     def register_table(self, table: TableDef) -> str:
         """Create the table, or update it when its columns changed. Returns created | updated | unchanged."""
         self.ensure_database()
@@ -72,6 +76,8 @@ class GlueCatalog:
         self.glue.update_table(DatabaseName=self.database, TableInput=wanted)
         return "updated"
 
+    @reports_denials("add a partition to the Glue table",
+                     lambda self, table, date, hour: f"{self.database}.{table.name} ({date} {hour:02d}h)")
     def add_partition(self, table: TableDef, date: str, hour: int) -> bool:
         """Register one hourly partition; False if it was registered before (idempotent)."""
         try:
@@ -84,10 +90,12 @@ class GlueCatalog:
                 return False
             raise
 
+    @reports_denials("list the partitions of the Glue table", lambda self, table: f"{self.database}.{table}")
     def partitions(self, table: str) -> list[dict]:
         pages = self.glue.get_paginator("get_partitions").paginate(DatabaseName=self.database, TableName=table)
         return [p for page in pages for p in page["Partitions"]]
 
+    @reports_denials("start the Glue crawler", lambda self, name: name)
     def start_crawler(self, name: str) -> None:
         """For teams that also want a Glue crawler: start an existing one (it is not created here)."""
         self.glue.start_crawler(Name=name)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from smartcity.errors import SmartcityError
+from smartcity.security.denials import reporting_denials
 from smartcity.settings import Settings
 
 
@@ -43,10 +44,16 @@ def athena_query(settings: Settings, sql: str, timeout_s: float) -> tuple[list[s
     import boto3
 
     athena = boto3.client("athena", region_name=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
-    output = settings.athena_output or f"{settings.lake.rstrip('/')}/_athena/"
-    query_id = athena.start_query_execution(
-        QueryString=sql, QueryExecutionContext={"Database": settings.glue_database},
-        WorkGroup=settings.athena_workgroup, ResultConfiguration={"OutputLocation": output})["QueryExecutionId"]
+    with reporting_denials("run an Athena query in", f"the workgroup {settings.athena_workgroup} "
+                           f"(database {settings.glue_database}, results in {settings.athena_results})"):
+        query_id = athena.start_query_execution(
+            QueryString=sql, QueryExecutionContext={"Database": settings.glue_database},
+            WorkGroup=settings.athena_workgroup,
+            ResultConfiguration={"OutputLocation": settings.athena_results})["QueryExecutionId"]
+        return _wait_and_fetch(athena, query_id, timeout_s)
+
+
+def _wait_and_fetch(athena, query_id: str, timeout_s: float) -> tuple[list[str], list[tuple]]:
     deadline, delay = time.monotonic() + timeout_s, 0.2
     while True:
         status = athena.get_query_execution(QueryExecutionId=query_id)["QueryExecution"]["Status"]

@@ -6,12 +6,16 @@ them onto DuckDB views of the same files.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import dagster as dg
 
+from smartcity import names
+
 HIVE_TYPES = {"string": "string", "uuid": "string", "timestamp": "timestamp", "double": "double", "int": "int",
               "bigint": "bigint", "date": "date"}
+_FOLDER = re.compile(r"_?[a-z][a-z0-9_]{0,62}(=[a-z][a-z0-9_]{0,62})?")  # e.g. transformed, _symlinks, source=gps
 
 PARTITION_KEYS = (("event_date", "string", "UTC date of the event time, YYYY-MM-DD"),
                   ("event_hour", "int", "UTC hour of the event time, 0-23"))
@@ -35,8 +39,19 @@ class TableDef:
     # where a folder can also hold files of an uncommitted batch); False: the Parquet files themselves.
     symlinks: bool = False
 
+    def __post_init__(self) -> None:
+        """Names reach Glue, DuckDB SQL and lake paths: checked here, once."""
+        names.identifier(self.name, "catalog table name")
+        for part in self.location.split("/"):
+            if not _FOLDER.fullmatch(part):
+                raise ValueError(f"not a safe lake folder name in {self.location!r}: {part!r}")
+        for c in (*self.columns, *self.partition_keys):
+            names.identifier(c.name, f"column name of {self.name}")
+            if c.type not in HIVE_TYPES.values():
+                raise ValueError(f"{self.name}.{c.name}: unknown column type {c.type!r}")
+
     def partition_location(self, date: str, hour: int) -> str:
-        return f"{self.location}/event_date={date}/event_hour={hour:02d}"
+        return f"{self.location}/event_date={names.partition_date(date)}/event_hour={names.partition_hour(hour):02d}"
 
 
 def from_column_schema(name: str, location: str, description: str, schema: dg.TableSchema) -> TableDef:

@@ -15,13 +15,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from smartcity import names
+
 RAW = "raw"
 QUARANTINE = "quarantine"
 MANIFESTS = "_manifests/raw"
 SYMLINKS = "_symlinks"  # per raw partition, the list of its committed files (Hive symlink manifests)
 
 _FILE_RE = re.compile(r"^part-(?P<stream>[0-9a-f]{16})-(?P<batch>\d{12})-(?P<task>[0-9a-f]{32})\.parquet$")
-_SAFE = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+_STREAM_ID = re.compile(r"[0-9a-f]{16}")
 
 
 @dataclass(frozen=True, order=True)
@@ -34,10 +36,11 @@ class PartitionKey:
     hour: int  # 0..23 (UTC)
 
     def __post_init__(self) -> None:
-        if self.zone not in (RAW, QUARANTINE) or not _SAFE.match(self.source):
-            raise ValueError(f"invalid partition {self}")
-        if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", self.date) or not 0 <= self.hour <= 23:
-            raise ValueError(f"invalid partition date/hour {self.date} {self.hour}")
+        if self.zone not in (RAW, QUARANTINE):
+            raise ValueError(f"invalid partition zone {self.zone!r} (raw or quarantine)")
+        names.identifier(self.source, "source name")
+        names.partition_date(self.date)
+        names.partition_hour(self.hour)
 
     @property
     def directory(self) -> str:
@@ -55,8 +58,18 @@ class PartitionKey:
         return f"{self.date}-{self.hour:02d}:00"
 
 
+def is_stream_id(name: str) -> bool:
+    return bool(_STREAM_ID.fullmatch(name))
+
+
+def _stream(stream_id: str) -> str:
+    if not is_stream_id(stream_id):
+        raise ValueError(f"not a stream id (16 lowercase hex characters): {stream_id!r}")
+    return stream_id
+
+
 def data_file_name(stream_id: str, batch_id: int, task_id: str) -> str:
-    return f"part-{stream_id}-{batch_id:012d}-{task_id}.parquet"
+    return f"part-{_stream(stream_id)}-{batch_id:012d}-{task_id}.parquet"
 
 
 def parse_data_file_name(name: str) -> tuple[str, int] | None:
@@ -66,4 +79,4 @@ def parse_data_file_name(name: str) -> tuple[str, int] | None:
 
 
 def manifest_path(stream_id: str, batch_id: int) -> str:
-    return f"{MANIFESTS}/{stream_id}/{batch_id:012d}.json"
+    return f"{MANIFESTS}/{_stream(stream_id)}/{batch_id:012d}.json"

@@ -112,7 +112,7 @@ class Cursor(dict):
 def head(lake: Lake) -> Cursor:
     """The cursor just past every manifest committed so far (lists names, reads no manifest)."""
     cursor = Cursor()
-    for stream_id in lake.list_subdirs(lake.path(layout.MANIFESTS)):
+    for stream_id in filter(layout.is_stream_id, lake.list_subdirs(lake.path(layout.MANIFESTS))):
         names = [n for n in lake.list_names_after(lake.path(layout.MANIFESTS, stream_id), "")
                  if n.endswith(".json") and n[:-5].isdigit()]
         if names:
@@ -128,7 +128,7 @@ def list_after(lake: Lake, cursor: Cursor, limit: int | None = None) -> tuple[li
     """
     found: list[Manifest] = []
     new_cursor = Cursor(cursor)
-    for stream_id in lake.list_subdirs(lake.path(layout.MANIFESTS)):
+    for stream_id in filter(layout.is_stream_id, lake.list_subdirs(lake.path(layout.MANIFESTS))):  # not ours: skip
         after = cursor.get(stream_id, -1)
         directory = lake.path(layout.MANIFESTS, stream_id)
         names = lake.list_names_after(directory, f"{after:012d}.json" if after >= 0 else "")

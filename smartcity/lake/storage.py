@@ -11,15 +11,17 @@ import io
 import os
 import uuid
 from dataclasses import dataclass, field
-from urllib.parse import urlparse
+from urllib.parse import unquote, urlparse
 
 import pyarrow as pa
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from smartcity.errors import ConfigError
+from smartcity.security.denials import reports_lake_denials
 
 
+@reports_lake_denials  # a permission denial becomes AccessDenied naming the object (never retried)
 @dataclass(frozen=True)
 class Lake:
     uri: str
@@ -54,7 +56,7 @@ class Lake:
         parsed = urlparse(self.uri)
         if self.is_s3:
             return (parsed.netloc + parsed.path).rstrip("/")
-        return parsed.path.rstrip("/") or "/"
+        return unquote(parsed.path).rstrip("/") or "/"  # file:// URIs percent-encode spaces, quotes, ...
 
     @property
     def fs(self) -> pafs.FileSystem:

@@ -9,6 +9,7 @@ import io
 
 import psycopg2
 import pyarrow as pa
+from psycopg2.extensions import parse_dsn
 
 from smartcity.errors import SmartcityError
 from smartcity.warehouse.tables import MartTable, identifier
@@ -18,16 +19,44 @@ class WarehouseUnavailable(SmartcityError):
     pass
 
 
+def describe(dsn: str) -> str:
+    """host:port/database of a connection URL or key=value string: never its user or password."""
+    try:
+        parts = parse_dsn(dsn)
+    except psycopg2.Error:
+        return "an unparseable SMARTCITY_WAREHOUSE_URL"
+    return f"{parts.get('host', 'localhost')}:{parts.get('port', '5432')}/{parts.get('dbname', '')}"
+
+
+def _scrub(text: str, dsn: str) -> str:
+    """A driver message with the password blanked out, should libpq ever echo it."""
+    try:
+        password = parse_dsn(dsn).get("password")
+    except psycopg2.Error:
+        return text
+    return text.replace(password, "***") if password else text
+
+
 class PostgresWarehouse:
-    def __init__(self, dsn: str):
-        self.dsn = dsn
+    name = "the warehouse"
+
+    def __init__(self, dsn: str, connect=psycopg2.connect):
+        self.dsn, self._connect = dsn, connect
+
+    def connect_options(self) -> dict:
+        """Extra libpq options; the URL's own (sslmode, sslrootcert, ...) pass through unchanged."""
+        return {}
 
     def connect(self):
+        options = self.connect_options()
         try:
-            return psycopg2.connect(self.dsn, connect_timeout=10)
+            return self._connect(self.dsn, connect_timeout=10, **options)
+        except psycopg2.ProgrammingError:  # libpq's message would quote the malformed string
+            raise WarehouseUnavailable("SMARTCITY_WAREHOUSE_URL is not a valid connection URL (expected "
+                                       "postgresql://user:password@host:port/database[?sslmode=...])") from None
         except psycopg2.OperationalError as exc:
-            host = self.dsn.split("@")[-1]  # never print credentials
-            raise WarehouseUnavailable(f"cannot connect to the warehouse at {host}: {str(exc).strip()}") from None
+            raise WarehouseUnavailable(f"cannot connect to {self.name} at {describe(self.dsn)}: "
+                                       f"{_scrub(str(exc).strip(), self.dsn)}") from None
 
     def ensure_table(self, table: MartTable) -> None:
         conn = self.connect()

@@ -5,35 +5,51 @@ driver dagster-aws's Redshift resource uses); credentials come from SMARTCITY_WA
 
 from __future__ import annotations
 
-import psycopg2
+import re
 
-from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
+import psycopg2
+from psycopg2.extensions import parse_dsn
+
+from smartcity.errors import ConfigError
+from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.tables import MartTable, identifier
+
+SSL_MODES = ("require", "verify-ca", "verify-full")
+_S3_OBJECT = re.compile(r"s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/[A-Za-z0-9!_.()=/-]+")  # quoted into COPY too
+_ROLE_ARN = re.compile(r"arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]{1,512}")  # it is quoted into COPY
 
 
 class RedshiftWarehouse(PostgresWarehouse):
     """Same tables and SQL as PostgreSQL (ensure_table is inherited); loads come from S3 instead of COPY
     FROM STDIN, which Redshift does not support."""
 
-    def __init__(self, dsn: str, iam_role: str, connect=psycopg2.connect):
-        if not iam_role.startswith("arn:aws:iam::"):
-            raise ValueError("SMARTCITY_REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
-        super().__init__(dsn)
-        self.iam_role, self._connect = iam_role, connect
+    name = "Redshift"
 
-    def connect(self):
+    def __init__(self, dsn: str, iam_role: str, connect=psycopg2.connect):
+        if not _ROLE_ARN.fullmatch(iam_role):
+            raise ValueError("SMARTCITY_REDSHIFT_IAM_ROLE must be an IAM role ARN (arn:aws:iam::<account>:role/<name>)")
+        super().__init__(dsn, connect)
+        self.iam_role = iam_role
+
+    def connect_options(self) -> dict:
+        """SSL always: `sslmode` from the URL when it is require / verify-ca / verify-full, else require."""
         try:
-            return self._connect(self.dsn, connect_timeout=10, sslmode="require")
-        except psycopg2.OperationalError as exc:
-            raise WarehouseUnavailable(f"cannot connect to Redshift at {self.dsn.split('@')[-1]}: "
-                                       f"{str(exc).strip()}") from None
+            mode = parse_dsn(self.dsn).get("sslmode")
+        except psycopg2.Error:
+            mode = None  # connect() reports the malformed URL
+        if mode is None:
+            return {"sslmode": "require"}
+        if mode not in SSL_MODES:
+            raise ConfigError(f"Redshift connections must be encrypted: sslmode={mode} in SMARTCITY_WAREHOUSE_URL "
+                              f"is weaker than require (use one of {', '.join(SSL_MODES)})")
+        return {}
 
     def replace_partition(self, table, partition, rows):
         raise TypeError("Redshift cannot COPY FROM STDIN: load the partition's Parquet file with "
                         "replace_partition_from_s3")
 
     def copy_sql(self, staging: str, s3_uri: str) -> str:
-        if not s3_uri.startswith("s3://") or "'" in s3_uri:
+        if not _S3_OBJECT.fullmatch(s3_uri):
             raise ValueError(f"COPY needs a plain s3:// object, got {s3_uri!r}")
         return f"COPY {identifier(staging)} FROM '{s3_uri}' IAM_ROLE '{self.iam_role}' FORMAT AS PARQUET"
 

@@ -6,19 +6,17 @@ DELETE ... WHERE, INSERT ... SELECT, CREATE OR REPLACE VIEW, inside explicit tra
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
-_IDENTIFIER = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
+from smartcity import names
+
 SQL_TYPES = {"string": "VARCHAR(256)", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE PRECISION",
              "timestamp": "TIMESTAMPTZ", "date": "DATE"}
 
 
 def identifier(name: str) -> str:
     """Names that reach SQL are checked, never quoted blindly."""
-    if not _IDENTIFIER.match(name):
-        raise ValueError(f"not a safe SQL identifier: {name!r}")
-    return name
+    return names.identifier(name)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,1 @@
+"""Security: least-privilege IAM policies per component, and clear reports of permission denials."""

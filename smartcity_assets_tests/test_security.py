@@ -1,0 +1,551 @@
+"""Security: least-privilege IAM proven against moto with IAM enforcement, secrets kept out of everything a
+user or operator sees, identifiers checked before they reach SQL or object keys.
+
+The IAM tests create one role per component from the policies `smartcity iam-policies` renders, then run
+each component's own library code with that role's temporary keys:
+
+- streaming writer: `streaming.parse.parse_batch` and the lake sink (`LakeStreamWriter.write_batch` on the
+  executors, `commit` on the driver: Parquet files + commit manifest);
+- pipeline: the manifest sensor's `manifests.list_after`, `LakeReader.read_partition`, `Lake.write_parquet`
+  at the transformed and mart paths, and the Dagster catalog asset (GlueCatalog);
+- warehouse loader: `Lake.read_parquet` of a mart's lake copy (what Redshift COPY reads);
+- analyst: `athena_query` / `smartcity query` in AWS mode, `read_transformed`, Glue reads.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import re
+import secrets
+import subprocess
+import sys
+import traceback
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import pyarrow as pa
+import pytest
+from confluent_kafka import Consumer
+from dagster._serdes import serialize_value
+from psycopg2.extensions import make_dsn, parse_dsn
+
+from smartcity.catalog.glue import GlueCatalog
+from smartcity.catalog.local import LocalCatalog
+from smartcity.catalog.query import athena_query
+from smartcity.catalog.tables import TableDef
+from smartcity.errors import AccessDenied, ConfigError
+from smartcity.kafka import admin_client, ensure_topics, make_producer, partitions_of
+from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.reader import LakeReader
+from smartcity.security import iam
+from smartcity.settings import load_settings
+from smartcity.simulator.run import EventStream, SimulationConfig
+from smartcity.stack import free_port
+from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
+from smartcity.warehouse.redshift import RedshiftWarehouse
+from smartcity.warehouse.tables import MartTable, identifier
+from smartcity_assets.catalog import CATALOG, CatalogResource, catalog_key, table_def
+from smartcity_assets.marts import TRAFFIC_CONGESTION
+from smartcity_assets.partitions import date_hour
+from smartcity_assets.transformed import TABLES, read_transformed, transformed_path
+from streaming.kafka_source import client_config
+from streaming.lake_sink import LakeStreamWriter
+from streaming.parse import parse_batch
+from streaming.schemas import KAFKA_RECORD
+
+from .moto_iam import EnforcingAws, scoped_authorization
+
+START = datetime(2026, 11, 29, 10, 10, tzinfo=timezone.utc)
+HOUR = "2026-11-29-10:00"
+STREAM = "00000000000000aa"
+WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pipeline",
+                                     "smartcity-warehouse-loader", "smartcity-analyst")
+DENIED = r"access denied: cannot {}.*the AWS credentials in use lack permission"
+GPS_CATALOG = next(a for a in CATALOG if a.key == catalog_key("gps"))
+MART = "marts/traffic_congestion/event_date=2026-11-29/event_hour=10/data.parquet"
+
+
+def aws_settings(endpoint: str, home: Path, **overrides):
+    return load_settings(**{**dict(env="aws", home=home, lake_uri="s3://city-lake/smartcity",
+                                   s3_endpoint_url=endpoint, aws_endpoint_url=endpoint, aws_account_id="123456789012",
+                                   glue_database="smartcity", athena_workgroup="smartcity"), **overrides})
+
+
+def kafka_records(n: int) -> pa.RecordBatch:
+    """Simulated messages (5 % malformed) as the Kafka source hands them to the parser."""
+    stream = EventStream(SimulationConfig(events=n, seed=11, start=START, vehicles=100, malformed_share=0.05))
+    messages = []
+    while stream.generated < n:
+        messages += stream.tick(n - stream.generated)
+    return pa.RecordBatch.from_pylist(
+        [{"topic": m.topic, "partition": 0, "offset": i, "timestamp": START, "key": m.key, "value": m.value}
+         for i, m in enumerate(messages)], schema=KAFKA_RECORD)
+
+
+class Platform:
+    def __init__(self, aws: EnforcingAws, settings, monkeypatch: pytest.MonkeyPatch):
+        self.aws, self.settings, self.monkeypatch = aws, settings, monkeypatch
+
+    def acting_as(self, role: str):
+        return self.aws.acting_as(role, self.monkeypatch)
+
+    def lake(self) -> Lake:
+        """A new Lake (its S3 client takes the credentials in force now)."""
+        return Lake.from_settings(self.settings)
+
+    def sink(self) -> LakeStreamWriter:
+        return LakeStreamWriter({"lake": self.settings.lake, "s3EndpointUrl": self.settings.s3_endpoint_url,
+                                 "region": self.settings.aws_region, "streamId": STREAM})
+
+    def catalog_resource(self, database: str) -> CatalogResource:
+        return CatalogResource(kind="glue", lake_uri=self.settings.lake, database=database,
+                               region=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint_url)
+
+    def glue(self, database: str = "smartcity") -> GlueCatalog:
+        return GlueCatalog(database, self.settings.lake, self.settings.aws_region, self.settings.aws_endpoint_url)
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """Roles created from the rendered policies; the streaming writer has landed one micro-batch and the
+    pipeline has written the transformed partition and a mart's lake copy of its hour."""
+    home = tmp_path_factory.mktemp("iam")
+    with pytest.MonkeyPatch.context() as monkeypatch:
+        scoped_authorization(monkeypatch)
+        aws = EnforcingAws()
+        aws.start()
+        try:
+            settings = aws_settings(aws.endpoint, home)
+            iam.render(settings, home / "policies")
+            aws.client("s3").create_bucket(Bucket="city-lake")
+            athena = aws.client("athena")
+            for workgroup in ("smartcity", "other"):
+                athena.create_work_group(Name=workgroup, Configuration={})
+            aws.client("glue").create_database(DatabaseInput={"Name": "other_db"})
+            aws.create_admin()
+            for role in (WRITER, PIPELINE, LOADER, ANALYST):
+                aws.create_role(role, home / "policies")
+            aws.enforce()
+            p = Platform(aws, settings, monkeypatch)
+            with p.acting_as(WRITER):
+                sink = p.sink()
+                sink.commit([sink.write_batch(iter(parse_batch(kafka_records(3000), START)), 0)], 0)
+            with p.acting_as(PIPELINE):
+                lake = p.lake()
+                gps = LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
+                lake.write_parquet(gps, lake.path(transformed_path("gps", HOUR)))
+                lake.write_parquet(pa.table({"segment_id": ["SEG-0001"], "vehicles": [3]}), lake.path(MART))
+                p.catalog_run = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                               resources={"catalog": p.catalog_resource("smartcity")})
+            yield p
+        finally:
+            aws.stop()
+
+
+def committed_rows(p: Platform) -> int:
+    with p.acting_as("admin"):
+        return sum(m.rows for m in manifests.list_after(p.lake(), manifests.Cursor())[0])
+
+
+# -- the rendered policies ------------------------------------------------------------------------------------
+
+def test_rendered_policies_are_committed_under_deploy_iam(tmp_path):
+    """deploy/iam holds exactly what the renderer produces for the example settings (what is tested deploys)."""
+    example = load_settings(lake_uri="s3://city-lake/smartcity", aws_account_id="123456789012",
+                            aws_region="us-east-1", glue_database="smartcity", athena_workgroup="primary",
+                            athena_output=None, checkpoint_location=None, home=tmp_path)
+    written = iam.render(example, tmp_path / "out")
+    committed = Path(__file__).parents[1] / "deploy" / "iam"
+    assert sorted(p.name for p in committed.glob("*.json")) == sorted(p.name for p in written)
+    for path in written:
+        assert (committed / path.name).read_text() == path.read_text(), f"re-render deploy/iam: {path.name}"
+
+
+def test_policies_are_scoped_never_wildcard_and_never_delete(tmp_path):
+    settings = aws_settings("http://unused", tmp_path)
+    for role in iam.roles(settings):
+        for statement in role.policy()["Statement"]:
+            assert statement["Effect"] == "Allow" and statement["Resource"] != "*"
+            assert all(":*" not in a and a != "*" for a in statement["Action"]), statement
+            assert "s3:DeleteObject" not in statement["Action"]  # no role deletes lake data
+            for resource in statement["Resource"]:
+                assert resource.startswith(("arn:aws:s3:::city-lake", "arn:aws:glue:us-east-1:123456789012:",
+                                            "arn:aws:athena:us-east-1:123456789012:workgroup/smartcity"))
+            if statement["Action"] == ["s3:ListBucket"]:  # listing only below the role's own prefixes
+                prefixes = statement["Condition"]["StringLike"]["s3:prefix"]
+                assert all(p.startswith("smartcity/") and p.endswith("/*") for p in prefixes)
+    # a checkpoint in S3 gets its own statements; a prefix with a wildcard is refused
+    with_checkpoint = aws_settings("http://unused", tmp_path, checkpoint_location="s3a://city-ops/ckpt/raw")
+    writer = next(r for r in iam.roles(with_checkpoint) if r.name == WRITER)
+    assert "arn:aws:s3:::city-ops/ckpt/raw/*" in json.dumps(writer.policy())
+    with pytest.raises(Exception, match="wildcard"):
+        iam.roles(aws_settings("http://unused", tmp_path, lake_uri="s3://city-lake/smart*"))
+
+
+# -- each component: its real code path succeeds, what it must not do is denied and reported clearly -----------
+
+def test_streaming_writer_appends_raw_zone_and_nothing_else(platform, caplog):
+    p = platform
+    rows = committed_rows(p)
+    assert rows > 2000  # the fixture's micro-batch landed and was committed
+    with p.acting_as("admin"):
+        (batch,), _ = manifests.list_after(p.lake(), manifests.Cursor())
+    assert batch.quarantine_reasons and {f.zone for f in batch.files} == {"raw", "quarantine"}
+
+    with p.acting_as(WRITER):
+        lake, sink = p.lake(), p.sink()
+        # a replayed batch: the manifest exists, so the new files are not committed; the writer may not
+        # delete them (append-only), says so, and nothing changes for readers
+        replay = sink.write_batch(iter(parse_batch(kafka_records(200), START)), 0)
+        with caplog.at_level(logging.WARNING, "smartcity.streaming.lake_sink"):
+            sink.commit([replay], 0)
+        assert "may not delete" in caplog.text
+        raw_file = lake.path(next(f.path for f in batch.files if f.zone == "raw"))
+        with pytest.raises(AccessDenied, match=DENIED.format(r"write s3://city-lake/smartcity/transformed/")):
+            lake.write_parquet(pa.table({"x": [1]}), lake.path(transformed_path("gps", HOUR)))
+        with pytest.raises(AccessDenied, match=DENIED.format("delete s3://city-lake/smartcity/raw/")):
+            lake.delete(raw_file)
+        with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/raw/")):
+            lake.read_parquet([raw_file])
+        with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database smartcity")):
+            p.glue().ensure_database()
+    assert committed_rows(p) == rows
+
+
+def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(platform):
+    p = platform
+    with p.acting_as(PIPELINE):
+        lake = p.lake()
+        found, cursor = manifests.list_after(lake, manifests.Cursor())  # what the manifest sensor does
+        assert [m.batch_id for m in found] == [0] and cursor == {STREAM: 0}
+        gps = read_transformed(lake, "gps", HOUR)
+        assert gps.num_rows == sum(f.rows for f in found[0].files if f.zone == "raw" and f.source == "gps") > 0
+        assert p.catalog_run.success  # the fixture ran the catalog asset with the pipeline's keys; again:
+        result = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                resources={"catalog": p.catalog_resource("smartcity")})
+        assert result.success
+        assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
+
+        raw_file = lake.path(next(f.path for f in found[0].files if f.zone == "raw"))
+        with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/raw/")):
+            lake.write_parquet(gps, lake.path("raw/source=gps/event_date=2026-11-29/event_hour=10/x.parquet"))
+        with pytest.raises(AccessDenied, match=DENIED.format("delete s3://city-lake/smartcity/raw/")):
+            lake.delete(raw_file)
+        with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/quarantine/")):
+            lake.read_bytes(lake.path(next(f.path for f in found[0].files if f.zone == "quarantine")))
+        with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database other_db")):
+            p.glue("other_db").register_table(table_def(TABLES[0]))
+
+        # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
+        failed = dg.materialize([GPS_CATALOG], partition_key=HOUR,
+                                resources={"catalog": p.catalog_resource("other_db")}, raise_on_error=False)
+    assert not failed.success
+    keys = p.aws.keys[PIPELINE]  # nothing Dagster recorded (metadata, logs, errors) holds the role's credentials
+    events = serialize_value([*p.catalog_run.all_events, *result.all_events, *failed.all_events])
+    assert keys.secret_key not in events and keys.session_token not in events
+    (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
+    error = failure.step_failure_data.error.cause  # Dagster wraps what the asset raised
+    assert error.cls_name == "AccessDenied" and error.cause is None  # no botocore error chained below it
+    assert "cannot create the Glue database other_db" in error.message and "lack permission" in error.message
+
+
+def test_warehouse_loader_reads_only_the_marts(platform):
+    p = platform
+    with p.acting_as(LOADER):
+        lake = p.lake()
+        assert lake.read_parquet([lake.path(MART)]).column("vehicles").to_pylist() == [3]
+        assert [i.base_name for i in lake.list_dir(lake.path(MART.rsplit("/", 1)[0]))] == ["data.parquet"]
+        with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/transformed/")):
+            read_transformed(lake, "gps", HOUR)
+        with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/marts/")):
+            lake.write_parquet(pa.table({"x": [1]}), lake.path(MART))
+        with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table")):
+            p.glue().partitions("transformed_gps")
+
+
+def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
+    p = platform
+    with p.acting_as(ANALYST):
+        columns, rows = athena_query(p.settings, "SELECT count(*) FROM transformed_gps", timeout_s=30)
+        assert isinstance(columns, list) and isinstance(rows, list)
+        lake = p.lake()
+        assert read_transformed(lake, "gps", HOUR).num_rows > 0
+        assert lake.read_parquet([lake.path(MART)]).num_rows == 1
+        assert len(p.glue().partitions("transformed_gps")) == 1
+
+        elsewhere = p.settings.model_copy(update={"athena_workgroup": "other"})
+        with pytest.raises(AccessDenied, match=DENIED.format("run an Athena query in the workgroup other")):
+            athena_query(elsewhere, "SELECT 1", timeout_s=30)
+        with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table other_db")):
+            p.glue("other_db").partitions("anything")
+        analyst = "as arn:aws:sts::123456789012:assumed-role/smartcity-analyst"
+        with pytest.raises(AccessDenied, match=DENIED.format(f"create the Glue database smartcity .*{analyst}")):
+            p.glue().register_table(table_def(TABLES[0]))
+        # (moto does not evaluate the s3:prefix condition on listing, so the manifest read is what fails here)
+        with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/_manifests/raw/")):
+            LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
+        with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/transformed/")):
+            lake.write_parquet(pa.table({"x": [1]}), lake.path(transformed_path("gps", HOUR)))
+
+    # the command line reports the denial in one line, no traceback
+    env = {**os.environ, **p.aws.keys[ANALYST].env(), "SMARTCITY_ENV": "aws", "SMARTCITY_HOME": str(p.settings.home),
+           "SMARTCITY_LAKE_URI": p.settings.lake, "SMARTCITY_AWS_ENDPOINT_URL": p.aws.endpoint,
+           "SMARTCITY_ATHENA_WORKGROUP": "other"}
+    cli = subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", "query", "SELECT 1"], capture_output=True,
+                         text=True, env=env, timeout=120)
+    assert cli.returncode == 2 and "Traceback" not in cli.stderr
+    assert "access denied: cannot run an Athena query in the workgroup other" in cli.stderr
+    keys = p.aws.keys[ANALYST]  # -v logs at DEBUG, but never the role's credentials (botocore logs its token)
+    assert keys.secret_key not in cli.stderr + cli.stdout and keys.session_token not in cli.stderr + cli.stdout
+
+
+@pytest.mark.parametrize("role", [WRITER, PIPELINE, LOADER, ANALYST])
+def test_no_role_deletes_lake_data(platform, role):
+    p = platform
+    with p.acting_as("admin"):
+        (batch,), _ = manifests.list_after(p.lake(), manifests.Cursor())
+    with p.acting_as(role):
+        lake = p.lake()
+        for path in (batch.files[0].path, transformed_path("gps", HOUR), MART,
+                     layout.manifest_path(STREAM, 0)):
+            with pytest.raises(AccessDenied, match=DENIED.format("delete")):
+                lake.delete(lake.path(path))
+    with p.acting_as("admin"):
+        assert read_transformed(p.lake(), "gps", HOUR).num_rows > 0
+
+
+# -- secrets: never in settings output, error messages, logs, CLI output or Dagster metadata -----------------
+
+WAREHOUSE_PASSWORD, SASL_PASSWORD, AWS_SECRET = (f"{kind}-{secrets.token_hex(8)}" for kind in ("pg", "sasl", "aws"))
+SECRETS = (WAREHOUSE_PASSWORD, SASL_PASSWORD, AWS_SECRET)
+
+
+def assert_no_secret(*texts: str) -> None:
+    for text in texts:
+        for secret in SECRETS:
+            assert secret not in text, f"a secret leaked into: {text[:2000]}"
+
+
+@pytest.fixture
+def secret_env(monkeypatch, tmp_path):
+    """Distinctive secrets in the environment, as a deployment sets them."""
+    env = {"SMARTCITY_HOME": str(tmp_path), "AWS_SECRET_ACCESS_KEY": AWS_SECRET, "AWS_ACCESS_KEY_ID": "testing",
+           "SMARTCITY_WAREHOUSE_URL": f"postgresql://loader:{WAREHOUSE_PASSWORD}@127.0.0.1:{free_port()}/city",
+           "SMARTCITY_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{free_port()}",
+           "SMARTCITY_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "SMARTCITY_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512",
+           "SMARTCITY_KAFKA_SASL_USERNAME": "smartcity", "SMARTCITY_KAFKA_SASL_PASSWORD": SASL_PASSWORD}
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+def test_settings_and_their_errors_hide_secrets(secret_env, monkeypatch):
+    settings = load_settings()
+    assert_no_secret(repr(settings), str(settings), settings.model_dump_json())
+    assert settings.kafka_config()["sasl.password"] == SASL_PASSWORD  # the client still gets it
+    monkeypatch.setenv("SMARTCITY_BROKER_PORT", "80")
+    monkeypatch.setenv("SMARTCITY_WAREHOUSE_URL", f"mysql://loader:{WAREHOUSE_PASSWORD}@db.example/city")
+    with pytest.raises(ConfigError) as err:
+        load_settings()
+    assert "SMARTCITY_BROKER_PORT" in str(err.value) and "SMARTCITY_WAREHOUSE_URL" in str(err.value)
+    assert_no_secret(str(err.value))
+
+
+@pytest.mark.parametrize("dsn,shown", [
+    ("postgresql://loader:{pw}@127.0.0.1:{port}/city", "127.0.0.1:{port}/city"),
+    ("host=127.0.0.1 port={port} dbname=city user=loader password={pw}", "127.0.0.1:{port}/city"),
+    ("postgresql://loader:{pw}@127.0.0.1:notaport/city", "127.0.0.1:notaport/city"),
+    ("postgresql//loader:{pw}@db.example/city", "SMARTCITY_WAREHOUSE_URL is not a valid connection URL"),
+])
+def test_warehouse_errors_never_show_the_password(dsn, shown):
+    port = free_port()
+    dsn, shown = dsn.format(pw=WAREHOUSE_PASSWORD, port=port), shown.format(port=port)
+    for warehouse in (PostgresWarehouse(dsn), RedshiftWarehouse(dsn, "arn:aws:iam::123456789012:role/loader")):
+        with pytest.raises(WarehouseUnavailable) as err:
+            warehouse.ensure_table(TRAFFIC_CONGESTION)
+        assert shown in str(err.value)
+        assert_no_secret(str(err.value), "".join(traceback.format_exception(err.value)))
+
+
+def test_ssl_settings_pass_through_to_the_warehouse_connection():
+    def effective(warehouse) -> dict:  # what libpq receives: psycopg2.connect merges its keywords the same way
+        warehouse._connect = lambda dsn, **options: parse_dsn(make_dsn(dsn, **options))
+        return warehouse.connect()
+
+    url = "postgresql://loader:pw@cluster.example:5439/city"
+    role = "arn:aws:iam::123456789012:role/smartcity-warehouse-loader"
+    assert effective(RedshiftWarehouse(url, role))["sslmode"] == "require"
+    assert effective(RedshiftWarehouse(url + "?sslmode=verify-full&sslrootcert=/etc/rs.pem", role))["sslmode"] \
+        == "verify-full"
+    assert effective(PostgresWarehouse(url + "?sslmode=verify-ca"))["sslmode"] == "verify-ca"
+    assert "sslmode" not in effective(PostgresWarehouse(url))
+    with pytest.raises(ConfigError, match="sslmode=disable .*weaker than require"):
+        effective(RedshiftWarehouse(url + "?sslmode=disable", role))
+    with pytest.raises(ValueError, match="IAM role ARN"):  # the role is quoted into COPY: nothing else gets in
+        RedshiftWarehouse(url, role + "' CREDENTIALS 'x")
+
+
+def test_kafka_sasl_and_tls_settings_reach_every_client(secret_env, monkeypatch):
+    ca = "/etc/ssl/certs/ca-certificates.crt"
+    monkeypatch.setenv("SMARTCITY_KAFKA_SECURITY_PROTOCOL", "SASL_SSL")
+    if Path(ca).exists():
+        monkeypatch.setenv("SMARTCITY_KAFKA_SSL_CA_LOCATION", ca)
+    settings = load_settings()
+    config = settings.kafka_config()
+    assert {k: config[k] for k in ("security.protocol", "sasl.mechanism", "sasl.username", "sasl.password")} == {
+        "security.protocol": "SASL_SSL", "sasl.mechanism": "SCRAM-SHA-512", "sasl.username": "smartcity",
+        "sasl.password": SASL_PASSWORD}
+    assert config.get("ssl.ca.location") == (ca if Path(ca).exists() else None)
+    # the streaming job hands them to its Kafka source as kafka.* options; the source gives them back whole
+    assert client_config({f"kafka.{k}": v for k, v in config.items()}) == config
+    # librdkafka accepts every key and value (a misspelt key or mechanism fails here)
+    make_producer(settings, on_delivery_error=lambda *a: None).flush(0)
+    Consumer({**config, "group.id": "smartcity-test"}).close()
+    admin_client(settings)
+
+
+def test_cli_output_never_shows_secrets(secret_env):
+    def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", *args], capture_output=True, text=True,
+                              env={**os.environ, **extra}, timeout=120)
+
+    unreachable = run("simulate", "--events", "1", "--no-progress")
+    assert unreachable.returncode == 2 and "cannot reach the Kafka broker" in unreachable.stderr
+    invalid = run("stack", "status", SMARTCITY_BROKER_PORT="80",
+                  SMARTCITY_WAREHOUSE_URL=f"mysql://x:{WAREHOUSE_PASSWORD}@h/db")
+    assert invalid.returncode == 2 and "SMARTCITY_WAREHOUSE_URL" in invalid.stderr
+    status = run("stack", "status")
+    assert status.returncode == 0
+    for done in (unreachable, invalid, status):
+        assert_no_secret(done.stdout, done.stderr)
+
+
+@pytest.mark.parametrize("env", ["embedded", "aws"])
+def test_dagster_definitions_carry_no_secret(secret_env, env, monkeypatch):
+    """Everything Dagster's UI and storage get about the code location: assets, jobs, resources and their config."""
+    monkeypatch.setenv("SMARTCITY_ENV", env)
+    monkeypatch.setenv("SMARTCITY_LAKE_URI", "s3://city-lake/smartcity" if env == "aws" else "")
+    from dagster._core.remote_representation.external_data import RepositorySnap
+
+    from smartcity_assets.marts import MARTS
+    from smartcity_assets.resources import resources_for
+
+    defs = dg.Definitions(assets=[*CATALOG, *MARTS], resources=resources_for(load_settings()))
+    snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
+    assert "SMARTCITY_WAREHOUSE_URL" in snapshot  # the warehouse resource is there, by the variable's name
+    assert_no_secret(snapshot)
+
+
+# Credentials that look real; placeholders in docs and tests are fine.
+KEY_PATTERNS = {
+    "AWS access key id": re.compile(r"\b(?:AKIA|ASIA)[0-9A-Z]{16}\b"),
+    "AWS secret key": re.compile(r"(?i)aws_?secret_?access_?key\W{1,4}[A-Za-z0-9/+]{40}\b"),
+    "private key": re.compile(r"-----BEGIN (?:[A-Z]+ )?PRIVATE KEY-----"),
+    "GitHub / Slack token": re.compile(r"\b(?:gh[pousr]_[A-Za-z0-9]{36}|xox[abprs]-[A-Za-z0-9-]{10,})"),
+    "password in a URL": re.compile(r"\b[a-z][a-z0-9+.-]*://[^\s:/@'\"]+:([^\s@/'\"{}]+)@"),
+}
+PLACEHOLDER_PASSWORDS = {"pass", "password", "pw", "s3cret", "change-me", "...", "secret"}
+
+
+def test_repository_holds_no_credentials():
+    root = Path(__file__).parents[1]
+    listed = subprocess.run(["git", "ls-files", "-co", "--exclude-standard"], cwd=root, capture_output=True,
+                            text=True)
+    files = [root / f for f in listed.stdout.splitlines()] if listed.returncode == 0 else [
+        p for p in root.rglob("*") if p.is_file() and not {".git", ".venv", ".smartcity"} & set(p.parts)]
+    assert len(files) > 50
+    found = []
+    for path in files:
+        try:
+            text = path.read_text()
+        except (UnicodeDecodeError, FileNotFoundError):
+            continue
+        for what, pattern in KEY_PATTERNS.items():
+            for match in pattern.finditer(text):
+                if what == "password in a URL" and match.group(1) in PLACEHOLDER_PASSWORDS:
+                    continue
+                found.append(f"{path.relative_to(root)}: {what}: {match.group(0)[:12]}...")
+    assert not found, "credentials committed:\n" + "\n".join(found)
+    assert ".env" in (root / ".gitignore").read_text().split()
+
+
+# -- input safety: identifiers are checked before they reach SQL, object keys or Kafka ------------------------
+
+BAD_NAMES = ["gps\n", "GPS", "gps;drop table x", "../raw", 'a"b', "a'b", "", "x" * 64, "٣gps", "gps-matched", "1gps"]
+
+
+@pytest.mark.parametrize("bad", BAD_NAMES)
+def test_unsafe_names_are_refused_everywhere_they_could_reach(bad, tmp_path):
+    column = table_def(TABLES[0]).columns[0]
+    attempts = {
+        "SQL identifier": lambda: identifier(bad),
+        "warehouse table": lambda: MartTable(bad, "d", ()).qualified,
+        "raw partition": lambda: layout.PartitionKey("raw", bad, "2026-11-29", 10),
+        "catalog table": lambda: TableDef(bad, "transformed/gps", "d", (column,)),
+        "catalog folder": lambda: TableDef("t", f"transformed/{bad}", "d", (column,)),
+        "catalog column": lambda: TableDef("t", "transformed/t", "d", (column.__class__(bad, "string", "c"),)),
+        "Glue database": lambda: GlueCatalog(bad, "s3://city-lake/smartcity"),
+    }
+    for what, attempt in attempts.items():
+        with pytest.raises(ValueError, match="not a safe"):
+            attempt()
+            pytest.fail(f"{what} accepted {bad!r}")
+
+
+@pytest.mark.parametrize("bad", ["topic with space", "a/b", "..", "t\n", "x" * 250, "tópico", ""])
+def test_unsafe_topic_names_are_refused_before_the_broker_is_asked(bad, tmp_path):
+    settings = load_settings(home=tmp_path, kafka_bootstrap_servers=f"127.0.0.1:{free_port()}")  # nobody there
+    for attempt in (lambda: ensure_topics(settings, ["smartcity.gps", bad]), lambda: partitions_of(settings, bad)):
+        with pytest.raises(ValueError, match="not a valid Kafka topic name"):
+            attempt()
+
+
+def test_partition_values_and_stream_ids_are_checked():
+    for date, hour in [("2026-02-30", 1), ("2026-11-29\n", 1), ("٢٠٢٦-11-29", 1), ("2026-11-29", 24),
+                       ("2026-11-29", True), ("../x", 1)]:
+        with pytest.raises(ValueError, match="not a partition"):
+            layout.PartitionKey("raw", "gps", date, hour)
+        with pytest.raises(ValueError, match="not a partition"):
+            table_def(TABLES[0]).partition_location(date, hour)
+    for stream in ("../../x", "0123456789ABCDEF", "0123456789abcdef/"):
+        with pytest.raises(ValueError, match="not a stream id"):
+            layout.manifest_path(stream, 1)
+    with pytest.raises(ValueError, match="not an hourly partition key"):
+        date_hour("2026-11-29-10:00/../../raw")
+    for bad in ["s3://city-lake/x'; DROP TABLE y; --", "s3://city-lake/x\\' y", "s3://city-lake/"]:
+        with pytest.raises(ValueError, match="plain s3://"):
+            RedshiftWarehouse("postgresql://h/db", "arn:aws:iam::123456789012:role/r").copy_sql("staging_x", bad)
+    with pytest.raises(ConfigError, match="SMARTCITY_ATHENA_WORKGROUP"):  # it would widen the analysts' policy
+        load_settings(athena_workgroup="primary*")
+
+
+def test_manifest_listing_skips_folders_that_are_not_streams(tmp_path):
+    """Something else under _manifests/raw (a stray upload) never reaches the sensor as a manifest."""
+    lake = Lake((tmp_path / "lake").as_uri())
+    lake.write_bytes(lake.path(layout.MANIFESTS, "not-a-stream", "000000000000.json"), b"{not json")
+    lake.write_bytes(lake.path(layout.MANIFESTS, "..%2f..", "000000000001.json"), b"{}")
+    good = manifests.Manifest(STREAM, 3, manifests.now_iso(), [], [])
+    assert manifests.commit(lake, good)
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    assert [m.batch_id for m in found] == [3] and cursor == {STREAM: 3} == manifests.head(lake)
+
+
+def test_local_catalog_quotes_the_lake_path_it_reads(tmp_path):
+    """A lake folder with a quote in its name still gives a working view (the path is a SQL literal)."""
+    root = tmp_path / "o'brien's lake"
+    lake = Lake(root.as_uri())
+    definition = table_def(TABLES[0])
+    types = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
+             "timestamp": pa.timestamp("us", tz="UTC")}
+    rows = pa.table({c.name: pa.nulls(2, types[c.type]) for c in definition.columns})
+    lake.write_parquet(rows, lake.path(definition.partition_location("2026-11-29", 10), "data.parquet"))
+    catalog = LocalCatalog(tmp_path / "catalog.duckdb", root)
+    assert catalog.register_table(definition) == "created"
+    con = catalog.connect(read_only=True)
+    try:
+        assert con.execute(f"SELECT count(*) FROM {definition.name}").fetchone() == (2,)
+    finally:
+        con.close()
