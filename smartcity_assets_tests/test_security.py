@@ -50,6 +50,7 @@ from smartcity.warehouse.tables import MartTable, identifier
 from smartcity_assets.catalog import CATALOG, CatalogResource, catalog_key, table_def
 from smartcity_assets.marts import TRAFFIC_CONGESTION
 from smartcity_assets.partitions import date_hour
+from smartcity_assets.resources import LakeResource
 from smartcity_assets.transformed import TABLES, read_transformed, transformed_path
 from streaming.kafka_source import client_config
 from streaming.lake_sink import LakeStreamWriter
@@ -64,7 +65,7 @@ STREAM = "00000000000000aa"
 WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pipeline",
                                      "smartcity-warehouse-loader", "smartcity-analyst")
 DENIED = r"access denied: cannot {}.*the AWS credentials in use lack permission"
-GPS_CATALOG = next(a for a in CATALOG if a.key == catalog_key("gps"))
+GPS_CATALOG = next(a for a in CATALOG if a.key == catalog_key("transformed_gps"))
 MART = "marts/traffic_congestion/event_date=2026-11-29/event_hour=10/data.parquet"
 
 
@@ -228,6 +229,13 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
                                 resources={"catalog": p.catalog_resource("smartcity")})
         assert result.success
         assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
+        # the raw table: the pipeline writes the partition's symlink manifest and registers it
+        raw_catalog = next(a for a in CATALOG if a.key == catalog_key("raw_gps"))
+        lake_resource = LakeResource(uri=p.settings.lake, s3_endpoint_url=p.settings.s3_endpoint_url,
+                                     region=p.settings.aws_region)
+        assert dg.materialize([raw_catalog], partition_key=HOUR, resources={
+            "catalog": p.catalog_resource("smartcity"), "lake": lake_resource}).success
+        assert [x["Values"] for x in p.glue().partitions("raw_gps")] == [["2026-11-29", "10"]]
 
         raw_file = lake.path(next(f.path for f in found[0].files if f.zone == "raw"))
         with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/raw/")):

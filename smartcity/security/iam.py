@@ -1,9 +1,10 @@
 """Least-privilege IAM policies, one role per component, rendered from the settings.
 
     smartcity-streaming-writer  the streaming job: writes the raw zone, its quarantine and commit manifests
-    smartcity-pipeline          Dagster + Spark: reads raw, writes transformed and marts, owns its Glue database
+    smartcity-pipeline          Dagster + Spark: reads raw, writes transformed, marts, catalog files and the report,
+                                owns its Glue database
     smartcity-warehouse-loader  the role Redshift COPY assumes: reads the marts' lake copies
-    smartcity-analyst           reads transformed and marts, queries them with Athena in one workgroup
+    smartcity-analyst           reads transformed, marts and the report, queries them with Athena in one workgroup
 
 Every S3 statement is scoped to the lake's prefixes (objects) or to listing those prefixes (bucket), every
 Glue statement to the catalog, the one database and its tables, every Athena statement to one workgroup.
@@ -26,7 +27,7 @@ from smartcity.errors import ConfigError
 from smartcity.lake import layout
 from smartcity.settings import Settings
 
-TRANSFORMED, MARTS = "transformed", "marts"  # zones written by the pipeline (see smartcity_assets)
+TRANSFORMED, MARTS, REPORT = "transformed", "marts", "report"  # zones written by the pipeline (smartcity_assets)
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.()=-]+(/[A-Za-z0-9!_.()=-]+)*$")  # no wildcard may widen a policy
 
@@ -161,10 +162,13 @@ def roles(settings: Settings) -> list[Role]:
              "Dagster and its Spark runs: read committed raw data, write transformed tables and mart lake copies, "
              f"register tables and partitions in the Glue database {s.database}; cannot delete lake data.",
              {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]}, [
-                 _objects("ReadCommittedRawAndTransformed", s, ["s3:GetObject"], lake,
-                          layout.RAW, layout.MANIFESTS, TRANSFORMED),
-                 _objects("WriteTransformedAndMarts", s, WRITE, lake, TRANSFORMED, MARTS),
-                 _list("ListPipelineZones", s, lake, layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS),
+                 _objects("ReadCommittedRawTransformedAndMarts", s, ["s3:GetObject"], lake,
+                          layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS),
+                 # raw partitions' symlink manifests (catalog), transformed tables, mart copies, the report
+                 _objects("WriteTransformedMartsAndCatalogFiles", s, WRITE, lake, TRANSFORMED, MARTS,
+                          layout.SYMLINKS, REPORT),
+                 _list("ListPipelineZones", s, lake, layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS,
+                       layout.SYMLINKS, REPORT),
                  _allow("ManageOwnGlueDatabase", GLUE_PIPELINE, s.glue()),
              ]),
         Role("smartcity-warehouse-loader",
@@ -177,8 +181,8 @@ def roles(settings: Settings) -> list[Role]:
              f"Analysts and BI: read transformed tables and marts, query them with Athena in the workgroup "
              f"{s.workgroup} (Glue read-only), write query results under {settings.athena_results}.",
              {"AWS": [f"arn:{s.partition}:iam::{s.account}:root"]}, [
-                 _objects("ReadTransformedAndMarts", s, ["s3:GetObject"], lake, TRANSFORMED, MARTS),
-                 _list("ListTransformedAndMarts", s, lake, TRANSFORMED, MARTS),
+                 _objects("ReadTransformedMartsAndReport", s, ["s3:GetObject"], lake, TRANSFORMED, MARTS, REPORT),
+                 _list("ListTransformedMartsAndReport", s, lake, TRANSFORMED, MARTS, REPORT),
                  _allow("QueryInOwnWorkgroup", ATHENA_QUERY, [s.workgroup_arn()]),
                  _allow("ReadCatalog", GLUE_READ, s.glue()),
                  _objects("WriteAndReadQueryResults", s, ["s3:GetObject", "s3:ListMultipartUploadParts", *WRITE],
