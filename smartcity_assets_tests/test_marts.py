@@ -158,6 +158,9 @@ class Recorder:
     def execute(self, sql, params=None):
         self.statements.append((sql, params))
 
+    def fetchall(self):
+        return []
+
     def __enter__(self):
         return self
 
@@ -188,8 +191,11 @@ def test_redshift_sql_copy_from_s3_then_transactional_partition_replace():
     created = RedshiftWarehouse("postgresql://x@h/db", "arn:aws:iam::123456789012:role/r", connect=recorder)
     recorder.statements.clear()
     created.ensure_table(TRAFFIC_CONGESTION)
-    assert recorder.statements[1][0].startswith("CREATE TABLE IF NOT EXISTS marts.traffic_congestion")
-    assert any(s.startswith("CREATE OR REPLACE VIEW bi.traffic_congestion") for s, _ in recorder.statements)
+    sent = [s for s, _ in recorder.statements]
+    assert sent[0].startswith("SELECT column_name FROM information_schema.columns")
+    assert sent[2].startswith("CREATE TABLE IF NOT EXISTS marts.traffic_congestion")
+    assert sent.index("DROP VIEW IF EXISTS bi.traffic_congestion") < next(
+        i for i, s in enumerate(sent) if s.startswith("CREATE VIEW bi.traffic_congestion"))
 
 
 HOUR_11 = "2026-11-29-11:00"
@@ -208,7 +214,7 @@ def expected_incidents(lake: Lake) -> pd.DataFrame:
     firsts = updates.groupby(["incident_id", "status"]).event_time.min().unstack()
     order = {s: i for i, s in enumerate(["reported", "dispatched", "on_scene", "resolved"])}
     furthest = updates.groupby("incident_id").status.agg(lambda s: max(s, key=order.get))
-    out = reports.set_index("incident_id")[["incident_type", "severity", "zone_id", "event_time"]].rename(
+    out = reports.set_index("incident_id")[["incident_type", "severity", "zone_id", "latitude", "event_time"]].rename(
         columns={"event_time": "reported_at"})
     for status in ("dispatched", "on_scene", "resolved"):
         out[f"{status}_at"] = firsts[status] if status in firsts else pd.NaT
@@ -269,6 +275,7 @@ def test_incident_response_and_public_transport_marts_match_pandas(broker_only, 
     assert got.incident_id.tolist() == want.incident_id.tolist()
     assert got.status.tolist() == want.status.tolist()
     assert got.severity.tolist() == want.severity.tolist() and got.zone_id.tolist() == want.zone_id.tolist()
+    assert got.latitude.tolist() == want.latitude.tolist()
     for column in ("dispatched_at", "on_scene_at", "resolved_at"):
         assert pd.to_datetime(got[column], utc=True).tolist() == pd.to_datetime(want[column], utc=True).tolist()
     for column in ("minutes_to_scene", "minutes_to_resolve"):
@@ -351,3 +358,31 @@ def test_congestion_episodes_view_finds_runs_of_congested_hours(live_stack):
         (r.segment_id, str(r.start.date()), r.start.hour, str(r.end.date()), r.end.hour, r.hours, r.worst,
          round(r.low, 3)) for r in want.itertuples()]
     assert [g[5] for g in got] == [4, 1, 1, 2]  # SEG-0001: 21:00-00:00, 03:00; SEG-0002: 22:00, 00:00-01:00
+
+
+def test_a_new_mart_column_is_added_to_the_existing_warehouse_table(live_stack):
+    """A mart definition gains a column (as incident_response gained latitude/longitude): ensure_table adds
+    it to the existing table, keeps the rows, and the BI view shows the new column in its place."""
+    from smartcity.warehouse.tables import MartColumn, MartTable
+
+    columns = (MartColumn("event_date", "date", "day"), MartColumn("event_hour", "int", "hour"),
+               MartColumn("zone_id", "string", "zone"), MartColumn("incidents", "bigint", "incidents"))
+    old = MartTable("evolving_mart", "a mart that gains a column", columns)
+    new = MartTable("evolving_mart", "a mart that gains a column",
+                    columns[:3] + (MartColumn("latitude", "double", "where"),) + columns[3:])
+    warehouse = PostgresWarehouse(live_stack.warehouse_dsn)
+    warehouse.ensure_table(old)
+    rows = pa.table({"event_date": [datetime(2026, 3, 1).date()], "event_hour": [4], "zone_id": ["Z01"],
+                     "incidents": [2]})
+    warehouse.replace_partition(old, {"event_date": "2026-03-01", "event_hour": 4}, rows)
+    warehouse.ensure_table(new)
+    warehouse.ensure_table(new)  # twice: nothing left to add
+    with psycopg2.connect(live_stack.warehouse_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT * FROM bi.evolving_mart")
+        assert [d[0] for d in cur.description] == ["event_date", "event_hour", "zone_id", "latitude", "incidents"]
+        assert cur.fetchall() == [(datetime(2026, 3, 1).date(), 4, "Z01", None, 2)]
+    new_rows = rows.add_column(3, "latitude", pa.array([51.5]))
+    warehouse.replace_partition(new, {"event_date": "2026-03-01", "event_hour": 4}, new_rows)
+    with psycopg2.connect(live_stack.warehouse_dsn) as conn, conn.cursor() as cur:
+        cur.execute("SELECT latitude, incidents FROM bi.evolving_mart")
+        assert cur.fetchall() == [(51.5, 2)]

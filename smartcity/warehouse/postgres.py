@@ -61,8 +61,11 @@ class PostgresWarehouse:
     def ensure_table(self, table: MartTable) -> None:
         conn = self.connect()
         try:
-            with conn, conn.cursor() as cur:
-                for statement in table.create_sql():
+            with conn, conn.cursor() as cur:  # one transaction: readers never see a table without its views
+                cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                            "AND table_name = %s", (table.schema, table.name))
+                existing = {row[0] for row in cur.fetchall()}
+                for statement in table.create_sql(existing):
                     cur.execute(statement)
         finally:
             conn.close()

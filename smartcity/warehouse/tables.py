@@ -28,7 +28,8 @@ class MartColumn:
 
 @dataclass(frozen=True)
 class BiView:
-    """A view in the `bi` schema computed over mart tables (e.g. across hours), for BI tools."""
+    """A view in the `bi` schema computed over mart tables (e.g. across hours), for BI tools (created by its
+    table's create_sql, after dropping the old one)."""
 
     name: str
     description: str
@@ -37,7 +38,7 @@ class BiView:
 
     def create_sql(self) -> list[str]:
         view = f"bi.{identifier(self.name)}"
-        return [f"CREATE OR REPLACE VIEW {view} AS {self.select}",
+        return [f"CREATE VIEW {view} AS {self.select}",
                 f"COMMENT ON VIEW {view} IS {_literal(self.description)}",
                 *(f"COMMENT ON COLUMN {view}.{identifier(c.name)} IS {_literal(c.comment)}" for c in self.columns)]
 
@@ -55,15 +56,22 @@ class MartTable:
     def qualified(self) -> str:
         return f"{identifier(self.schema)}.{identifier(self.name)}"
 
-    def create_sql(self) -> list[str]:
+    def create_sql(self, existing_columns: set[str] | frozenset[str] = frozenset()) -> list[str]:
+        """Create the table, or add the columns a newer definition has (`existing_columns`: those the table
+        has now); comments; the BI views, dropped and recreated so that new columns can take their place."""
         cols = ",\n  ".join(f"{identifier(c.name)} {SQL_TYPES[c.type]}" for c in self.columns)
         statements = [f"CREATE SCHEMA IF NOT EXISTS {identifier(self.schema)}",
-                      f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols}\n)",
-                      f"COMMENT ON TABLE {self.qualified} IS {_literal(self.description)}"]
+                      f"CREATE TABLE IF NOT EXISTS {self.qualified} (\n  {cols}\n)"]
+        if existing_columns:
+            statements += [f"ALTER TABLE {self.qualified} ADD COLUMN {identifier(c.name)} {SQL_TYPES[c.type]}"
+                           for c in self.columns if c.name not in existing_columns]
+        statements += [f"COMMENT ON TABLE {self.qualified} IS {_literal(self.description)}"]
         statements += [f"COMMENT ON COLUMN {self.qualified}.{identifier(c.name)} IS {_literal(c.comment)}"
                        for c in self.columns]
-        statements += ["CREATE SCHEMA IF NOT EXISTS bi",
-                       f"CREATE OR REPLACE VIEW bi.{identifier(self.name)} AS SELECT "
+        statements += ["CREATE SCHEMA IF NOT EXISTS bi"]
+        for view in (self.name, *(v.name for v in self.views)):
+            statements.append(f"DROP VIEW IF EXISTS bi.{identifier(view)}")
+        statements += [f"CREATE VIEW bi.{identifier(self.name)} AS SELECT "
                        + ", ".join(identifier(c.name) for c in self.columns) + f" FROM {self.qualified}",
                        f"COMMENT ON VIEW bi.{identifier(self.name)} IS {_literal(self.description)}"]
         statements += [s for view in self.views for s in view.create_sql()]

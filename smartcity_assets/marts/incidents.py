@@ -58,6 +58,8 @@ INCIDENT_RESPONSE = MartTable(
         MartColumn("zone_name", "string", "Name of the zone"),
         MartColumn("segment_id", "string", "Road segment affected; null when off-road"),
         MartColumn("road_class", "string", "Road class of the segment; null when off-road"),
+        MartColumn("latitude", "double", "WGS84 latitude where it was reported (for maps)"),
+        MartColumn("longitude", "double", "WGS84 longitude where it was reported (for maps)"),
         MartColumn("vehicles_involved", "int", "Vehicles involved, as reported"),
         MartColumn("unit_id", "string", "Emergency vehicle dispatched; null until one is"),
         MartColumn("status", "string", "Furthest lifecycle step reached: reported, dispatched, on_scene, resolved"),
@@ -91,7 +93,8 @@ def incident_response_frame(spark, lake: Lake, partition_key: str):
                                                                                               "event_id")))
                .where("_n = 1")
                .select("incident_id", "incident_type", "severity", "zone_id", "zone_name", "segment_id",
-                       "road_class", "vehicles_involved", F.col("event_time").alias("reported_at")))
+                       "road_class", "latitude", "longitude", "vehicles_involved",
+                       F.col("event_time").alias("reported_at")))
     updates = this_hour
     next_hour = read_transformed(spark, lake, "emergency", following_hour(partition_key))
     if next_hour is not None:
