@@ -58,7 +58,7 @@ class RedshiftWarehouse(PostgresWarehouse):
         conn = self.connect()
         try:
             with conn, conn.cursor() as cur:
-                cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {table.qualified})")
+                cur.execute(table.staging_sql(staging))
                 cur.execute(self.copy_sql(staging, s3_uri))
                 for statement in table.replace_partition_sql(staging):
                     cur.execute(statement, partition)

@@ -77,6 +77,12 @@ class MartTable:
         statements += [s for view in self.views for s in view.create_sql()]
         return statements
 
+    def staging_sql(self, staging: str) -> str:
+        """A temporary table with the columns in definition order — the order of the mart's Parquet files,
+        which COPY ... FORMAT AS PARQUET maps by position — even after columns were added to the table."""
+        cols = ", ".join(f"{identifier(c.name)} {SQL_TYPES[c.type]}" for c in self.columns)
+        return f"CREATE TEMP TABLE {identifier(staging)} ({cols})"
+
     def replace_partition_sql(self, staging: str) -> list[str]:
         """Delete the partition and insert it again from a staging table (run in one transaction)."""
         where = " AND ".join(f"{identifier(c)} = %({identifier(c)})s" for c in self.partition_columns)
