@@ -28,6 +28,9 @@ class RedshiftWarehouse(PostgresWarehouse):
             raise WarehouseUnavailable(f"cannot connect to Redshift at {self.dsn.split('@')[-1]}: "
                                        f"{str(exc).strip()}") from None
 
+    def index_sql(self, table: MartTable) -> list[str]:
+        return []  # Redshift has no indexes: it skips blocks by the zone maps of its (automatic) sort key
+
     def replace_partition(self, table, partition, rows):
         raise TypeError("Redshift cannot COPY FROM STDIN: load the partition's Parquet file with "
                         "replace_partition_from_s3")
