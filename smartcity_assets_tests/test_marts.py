@@ -123,7 +123,7 @@ def test_traffic_congestion_mart_matches_pandas_and_loads_idempotently(broker_on
         cur.execute("INSERT INTO marts.traffic_congestion (event_date, event_hour, segment_id, gps_fixes) "
                     "VALUES ('2026-11-29', 11, 'SEG-0001', 7)")  # another hour's row must survive
     land(settings, spark, 3_000, datetime(2026, 11, 29, 10, 40, tzinfo=timezone.utc), seed=8, vehicles=800)
-    assert run(settings, dg.AssetSelection.groups("transformed", "marts")).success
+    assert run(settings, dg.AssetSelection.groups("transformed", "catalog", "marts")).success
     after = warehouse_rows(settings)
     other = after[after.event_hour == 11]
     assert other.segment_id.tolist() == ["SEG-0001"] and other.gps_fixes.tolist() == [7]
@@ -296,7 +296,7 @@ def test_incident_response_and_public_transport_marts_match_pandas(broker_only, 
     for hour in (HOUR, HOUR_11):
         assert dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *MARTS], partition_key=hour,
                               resources=resources_for(settings),
-                              selection=dg.AssetSelection.groups("transformed", "marts")).success
+                              selection=dg.AssetSelection.groups("transformed", "catalog", "marts")).success
     # hour 11 changed after hour 10's marts ran: the incident mart's hour 10 is recomputed (as the sensor asks)
     assert run(settings, dg.AssetSelection.assets(["marts", "incident_response"])).success
 

@@ -197,6 +197,11 @@ def test_asset_graph_shows_lineage_raw_transformed_catalog_marts(page):
     page.wait_for_url(re.compile(r"expanded="))
     zoom_out = page.locator("button:has([aria-label=zoom_out])")
     nodes: dict = {}
+    for _ in range(120):  # the layout of the expanded graph is computed in the background: wait for it
+        nodes, edges = rendered_graph(page, keys)
+        if nodes:
+            break
+        page.wait_for_timeout(1000)
     for _ in range(12):  # the graph renders only what is in view: zoom out until every asset is drawn
         nodes, edges = rendered_graph(page, keys)
         if set(nodes) == keys:
