@@ -68,6 +68,9 @@ def start_query(spark, settings: Settings, run: StreamRun):
               .option("checkpointLocation", settings.checkpoint))
     if lake.s3_endpoint_url:
         writer = writer.option("s3EndpointUrl", lake.s3_endpoint_url)
+    writer = (writer.option("s3MaxAttempts", str(settings.s3_max_attempts))
+              .option("s3TimeoutS", str(settings.s3_timeout_s)).option("lakeRetries", str(settings.lake_retries))
+              .option("lakeRetryBackoffS", str(settings.lake_retry_backoff_s)))
     if run.available_now:
         writer = writer.trigger(availableNow=True)
     else:
