@@ -13,6 +13,7 @@ import http.client
 import re
 import threading
 import time
+import urllib.parse
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -27,7 +28,7 @@ FAULTS = (*ERRORS, "timeout", "lost_response")
 @dataclass
 class Rule:
     method: str  # GET | PUT | HEAD | DELETE | POST | * (any)
-    path: str  # regular expression searched in "<path>?<query>"
+    path: str  # regular expression searched in "<path>?<query>", percent-decoded
     fault: str  # one of FAULTS
     count: int = 1 << 30  # first `count` matching requests; the default is "always"
     hits: int = field(default=0, init=False)
@@ -104,7 +105,7 @@ def _handler(proxy: FaultProxy):
 
         def _handle(self) -> None:
             body = self._body()
-            rule = proxy._choose(self.command, self.path)
+            rule = proxy._choose(self.command, urllib.parse.unquote(self.path))
             if rule is not None and rule.fault in ERRORS:
                 self._error(*ERRORS[rule.fault])
                 return

@@ -151,9 +151,12 @@ def consumer_lag(end, latest) -> dict[str, int]:
 def _first_meaningful_line(exc: Exception) -> str:
     """The Python error raised inside the query (e.g. the source's DataLossError), without Java noise."""
     text = str(exc)
-    errors = re.findall(r"^(?:\w+\.)*(\w*(?:Error|Exception)): (.+?)(?=\n\S|\n\n|\Z)", text, re.M | re.S)
-    python = [(name, msg) for name, msg in errors if name not in ("PythonException", "StreamingQueryException")]
+    errors = re.findall(r"^((?:\w+\.)*)(\w+): (.+?)(?=\n\S|\n\n|\Z)", text, re.M | re.S)
+    python = [(name, msg) for module, name, msg in errors
+              if (name.endswith(("Error", "Exception")) or module.startswith(("smartcity.", "streaming.")))
+              and name not in ("PythonException", "StreamingQueryException")]
     if python:
         name, msg = python[-1]
+        msg = re.split(r"\n\s*at [\w.$]+\(", msg)[0]  # no Java stack lines
         return f"{name}: {msg.split(' SQLSTATE')[0].strip()}"
     return text.splitlines()[0] if text else repr(exc)
