@@ -72,7 +72,7 @@ class SteadyProducer(threading.Thread):
     """Simulated events at a steady rate, chunk after chunk (a new seed each), until `finish()`; so the
     stream always has new data however long a fault takes on a loaded machine. Remembers what it sent."""
 
-    def __init__(self, settings, rate: int, chunk: int = 6_000, **extra):
+    def __init__(self, settings, rate: int, chunk: int = 3_000, **extra):
         super().__init__(daemon=True)
         self.settings, self.rate, self.chunk, self.extra = settings, rate, chunk, extra
         self.configs: list[SimulationConfig] = []
@@ -139,7 +139,7 @@ def test_stream_killed_9_repeatedly_under_load_lands_everything_exactly_once(bro
     """A producer runs at a steady rate while the stream is kill -9'd four times: during start-up, twice
     between a batch's file writes and its commit, and at a random moment after a commit."""
     lake = Lake.from_settings(broker_only)
-    producer = SteadyProducer(broker_only, rate=3_000, late_share=0.05, max_lateness_s=300, malformed_share=0.05)
+    producer = SteadyProducer(broker_only, rate=1_000, late_share=0.05, max_lateness_s=300, malformed_share=0.05)
     producer.start()
     rng = random.Random(7)
     killed_mid_batch = 0
@@ -294,7 +294,7 @@ def test_stream_waits_for_the_broker_at_start_and_through_an_outage(tmp_path, sp
     try:
         _wait_for_log(log, rf"waiting for the Kafka broker at 127\.0\.0\.1:{settings.broker_port}", proc)
         state = broker.start(settings)
-        producer = SteadyProducer(settings, rate=2_000, malformed_share=0.02)
+        producer = SteadyProducer(settings, rate=1_000, malformed_share=0.02)
         producer.start()
         _wait_for_new_manifest(lake, proc)
         mark = len(log.read_text(errors="replace"))
