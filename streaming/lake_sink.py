@@ -64,7 +64,8 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
             self.lake = Lake(lowered["lake"], lowered.get("s3endpointurl") or None,
                              lowered.get("region", "us-east-1"), int(lowered.get("s3maxattempts", 5)),
                              float(lowered.get("s3timeouts", 10.0)),
-                             RetryPolicy(int(lowered.get("lakeretries", 3)), float(lowered.get("lakeretrybackoffs", 1.0))))
+                             RetryPolicy(int(lowered.get("lakeretries", 3)),
+                                         float(lowered.get("lakeretrybackoffs", 1.0))))
             self.stream_id = lowered["streamid"]
         except KeyError as missing:
             raise ValueError(f"the smartcity_lake sink needs the option {missing}") from None

@@ -250,7 +250,7 @@ def format_report(report: SimulationReport) -> str:
     text = head + "\n" + table(["topic", "sent", "failed", "late", "malformed", "malformed by kind"], rows)
     if report.failed:
         text += (f"\n{report.failed:,} messages were not acknowledged by the broker within the delivery timeout "
-                 "(SMARTCITY_KAFKA_DELIVERY_TIMEOUT_S): they may be missing from Kafka (or present, if the broker wrote "
-                 "them without answering in time). Check the broker and run again: the transformed tables "
+                 "(SMARTCITY_KAFKA_DELIVERY_TIMEOUT_S): they may be missing from Kafka (or present, if the broker "
+                 "wrote them without answering in time). Check the broker and run again: the transformed tables "
                  "de-duplicate on event_id.")
     return text
