@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import TypeVar
 
 from confluent_kafka import (
     Consumer,
@@ -21,6 +22,12 @@ from smartcity.errors import BrokerUnavailable
 from smartcity.settings import Settings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# errors that mean "the broker cannot be reached right now", not "the request is wrong"
+_UNREACHABLE = {KafkaError._TRANSPORT, KafkaError._TIMED_OUT, KafkaError._ALL_BROKERS_DOWN, KafkaError._RESOLVE,
+                KafkaError.NETWORK_EXCEPTION, KafkaError.REQUEST_TIMED_OUT, KafkaError.BROKER_NOT_AVAILABLE,
+                KafkaError.LEADER_NOT_AVAILABLE, KafkaError.NOT_LEADER_FOR_PARTITION, KafkaError._WAIT_COORD}
 
 
 def admin_client(settings: Settings) -> AdminClient:
@@ -39,6 +46,45 @@ def check_broker(settings: Settings, timeout_s: float = 5.0) -> None:
             f"cannot reach the Kafka broker at {settings.bootstrap_servers} within {timeout_s:.0f}s "
             f"({exc.args[0].str() if exc.args and isinstance(exc.args[0], KafkaError) else exc}); {hint}"
         ) from None
+
+
+def broker_unreachable(exc: BaseException) -> bool:
+    if isinstance(exc, BrokerUnavailable):
+        return True
+    error = exc.args[0] if isinstance(exc, KafkaException) and exc.args else None
+    return isinstance(error, KafkaError) and error.code() in _UNREACHABLE
+
+
+def waiting_for_broker(call: Callable[[], T], servers: str, wait_s: float, logger: logging.Logger, what: str) -> T:
+    """Run `call` (requests to the broker); while the broker cannot be reached, log and try again.
+
+    Logs "waiting for the Kafka broker at ..." at once and then every 10 s; gives up after `wait_s` with a
+    `BrokerUnavailable` naming the broker and the setting to change.
+    """
+    started, next_log, waited = time.monotonic(), 0.0, 0.0
+    while True:
+        try:
+            result = call()
+        except (KafkaException, BrokerUnavailable) as exc:
+            if not broker_unreachable(exc):
+                raise
+            waited = time.monotonic() - started
+            reason = exc.args[0].str() if isinstance(exc, KafkaException) and exc.args and isinstance(
+                exc.args[0], KafkaError) else str(exc)
+            if waited >= wait_s:
+                raise BrokerUnavailable(
+                    f"the Kafka broker at {servers} could not be reached for {waited:.0f} s while {what} ({reason}); "
+                    "start it, or set SMARTCITY_BROKER_WAIT_S to wait longer") from None
+            if waited >= next_log:
+                logger.warning("waiting for the Kafka broker at %s (%s: %s); trying again for up to %.0f s",
+                               servers, what, reason, wait_s - waited)
+                next_log = waited + 10
+            time.sleep(min(2.0, max(0.0, wait_s - waited)))
+            continue
+        if waited:
+            logger.warning("the Kafka broker at %s answers again (%s) after %.0f s", servers, what,
+                           time.monotonic() - started)
+        return result
 
 
 def ensure_topics(settings: Settings, topics: Iterable[str], partitions: int | None = None) -> None:
@@ -83,6 +129,8 @@ def make_producer(settings: Settings, on_delivery_error) -> Producer:
         "queue.buffering.max.messages": 500_000,
         "queue.buffering.max.kbytes": 512 * 1024,
         "delivery.report.only.error": True,
+        # librdkafka retries each message (broker down, leader change) until this timeout, then reports it
+        "message.timeout.ms": int(settings.kafka_delivery_timeout_s * 1000),
         "on_delivery": on_delivery_error,
         "error_cb": lambda err: log.warning("kafka producer: %s", err.str()),
     })

@@ -35,6 +35,10 @@ class Settings(BaseSettings):
     kafka_sasl_password: SecretStr | None = None
     kafka_ssl_ca_location: str | None = None
     topic_partitions: int = Field(3, ge=1, le=1024, description="Partitions of each topic when created")
+    kafka_delivery_timeout_s: float = Field(
+        120.0, gt=0, description="how long the producer retries a message before reporting it undelivered")
+    broker_wait_s: float = Field(
+        600.0, gt=0, description="how long the stream waits for an unreachable broker (at start or mid-run)")
 
     # Lake, warehouse, Spark, AWS
     lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
@@ -56,6 +60,10 @@ class Settings(BaseSettings):
     aws_account_id: str | None = Field(None, pattern=r"^[0-9]{12}$",
                                        description="AWS account of the IAM policies `smartcity iam-policies` renders")
     s3_endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, moto); unset = AWS")
+    s3_max_attempts: int = Field(5, ge=1, le=50, description="attempts per S3 request (throttling, 5xx, timeouts)")
+    s3_timeout_s: float = Field(10.0, gt=0, description="connect and request timeout of S3 calls")
+    lake_retries: int = Field(3, ge=0, le=20, description="retries of a whole lake operation after the S3 client's")
+    lake_retry_backoff_s: float = Field(1.0, ge=0, description="first delay between lake retries (doubles)")
     aws_endpoint_url: str | None = Field(None, description="endpoint for Glue / Athena (moto in tests); unset = AWS")
     glue_database: str = Field("smartcity", pattern=r"^[a-z][a-z0-9_]{0,254}$", description="Glue database")
     athena_workgroup: str = Field("primary", pattern=r"^[A-Za-z0-9._-]{1,128}$")

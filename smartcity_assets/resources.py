@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_pyspark import PySparkResource
 
 from smartcity.lake import Lake
+from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
 from streaming.spark import spark_conf
 
@@ -18,15 +19,26 @@ class LakeResource(dg.ConfigurableResource):
     uri: str
     s3_endpoint_url: str | None = None
     region: str = "us-east-1"
+    s3_max_attempts: int = 5
+    s3_timeout_s: float = 10.0
+    retries: int = 3
+    retry_backoff_s: float = 1.0
 
     def lake(self) -> Lake:
-        return Lake(self.uri, self.s3_endpoint_url, self.region)
+        return Lake(self.uri, self.s3_endpoint_url, self.region, self.s3_max_attempts, self.s3_timeout_s,
+                    RetryPolicy(self.retries, self.retry_backoff_s))
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> "LakeResource":
+        return cls(uri=settings.lake, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region,
+                   s3_max_attempts=settings.s3_max_attempts, s3_timeout_s=settings.s3_timeout_s,
+                   retries=settings.lake_retries, retry_backoff_s=settings.lake_retry_backoff_s)
 
 
 def resources_for(settings: Settings) -> dict:
     from smartcity_assets.catalog import CatalogResource
 
-    lake = LakeResource(uri=settings.lake, s3_endpoint_url=settings.s3_endpoint_url, region=settings.aws_region)
+    lake = LakeResource.from_settings(settings)
     conf = spark_conf(settings)
     if settings.env == "aws":
         # On EMR / a cluster the executors read the lake with their instance profile; S3 through s3a.

@@ -226,11 +226,11 @@ def test_transform_deduplicates_enriches_and_is_idempotent(broker_only, spark):
                        .hexdigest() for t in TABLES}
 
 
-def _commit_raw(lake: Lake, source: str, rows: list[dict], batch: int) -> None:
+def _commit_raw(lake: Lake, source: str, rows: list[dict], batch: int, hour: int = 10) -> None:
     """Write raw rows the way the streaming sink does (file + manifest), bypassing contract validation."""
     schema = RAW_FILE_SCHEMAS[source]
     table = pa.Table.from_pylist(rows, schema=schema)
-    part = layout.PartitionKey("raw", source, "2026-11-29", 10)
+    part = layout.PartitionKey("raw", source, "2026-11-29", hour)
     stream = "ab" * 8
     rel = f"{part.directory}/{layout.data_file_name(stream, batch, uuid.uuid4().hex)}"
     size = lake.write_parquet(table, lake.path(rel))

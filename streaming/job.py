@@ -3,7 +3,8 @@
     Kafka (5 topics) --smartcity_kafka--> parse (mapInArrow, contracts) --smartcity_lake--> raw + quarantine
 
 Runs continuously (one micro-batch per trigger interval) or with Trigger.AvailableNow (everything
-available at start, then stop). Prints one progress line per micro-batch.
+available at start, then stop). Prints one progress line per micro-batch. A broker that cannot be reached
+at start or mid-run is waited for (SMARTCITY_BROKER_WAIT_S), logging "waiting for the Kafka broker at ...".
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from urllib.parse import urlparse
 
 from smartcity import contracts
 from smartcity.errors import ConfigError, SmartcityError
+from smartcity.kafka import check_broker, waiting_for_broker
 from smartcity.lake import Lake, manifests
 from smartcity.lake.summary import format_summary, summarize
 from smartcity.settings import Settings
@@ -57,7 +59,8 @@ def start_query(spark, settings: Settings, run: StreamRun):
     reader = (spark.readStream.format("smartcity_kafka")
               .option("topics", ",".join(c.topic for c in contracts.CONTRACTS))
               .option("startingOffsets", settings.starting_offsets)
-              .option("failOnDataLoss", str(settings.fail_on_data_loss).lower()))
+              .option("failOnDataLoss", str(settings.fail_on_data_loss).lower())
+              .option("brokerWaitS", str(settings.broker_wait_s)))
     for key, value in settings.kafka_config().items():
         reader = reader.option(f"kafka.{key}", value)
     if settings.max_offsets_per_trigger:
@@ -68,6 +71,9 @@ def start_query(spark, settings: Settings, run: StreamRun):
               .option("checkpointLocation", settings.checkpoint))
     if lake.s3_endpoint_url:
         writer = writer.option("s3EndpointUrl", lake.s3_endpoint_url)
+    writer = (writer.option("s3MaxAttempts", str(settings.s3_max_attempts))
+              .option("s3TimeoutS", str(settings.s3_timeout_s)).option("lakeRetries", str(settings.lake_retries))
+              .option("lakeRetryBackoffS", str(settings.lake_retry_backoff_s)))
     if run.available_now:
         writer = writer.trigger(availableNow=True)
     else:
@@ -82,6 +88,8 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     from streaming.spark import spark_session
 
     spark = spark or spark_session(settings, "smartcity-stream")
+    waiting_for_broker(lambda: check_broker(settings, timeout_s=5.0), settings.bootstrap_servers,
+                       settings.broker_wait_s, log, "starting the stream")
     lake = Lake.from_settings(settings)
     cursor = manifests.head(lake)
     query = start_query(spark, settings, run)
@@ -143,9 +151,12 @@ def consumer_lag(end, latest) -> dict[str, int]:
 def _first_meaningful_line(exc: Exception) -> str:
     """The Python error raised inside the query (e.g. the source's DataLossError), without Java noise."""
     text = str(exc)
-    errors = re.findall(r"^(?:\w+\.)*(\w*(?:Error|Exception)): (.+?)(?=\n\S|\n\n|\Z)", text, re.M | re.S)
-    python = [(name, msg) for name, msg in errors if name not in ("PythonException", "StreamingQueryException")]
+    errors = re.findall(r"^((?:\w+\.)*)(\w+): (.+?)(?=\n\S|\n\n|\Z)", text, re.M | re.S)
+    python = [(name, msg) for module, name, msg in errors
+              if (name.endswith(("Error", "Exception")) or module.startswith(("smartcity.", "streaming.")))
+              and name not in ("PythonException", "StreamingQueryException")]
     if python:
         name, msg = python[-1]
+        msg = re.split(r"\n\s*at [\w.$]+\(", msg)[0]  # no Java stack lines
         return f"{name}: {msg.split(' SQLSTATE')[0].strip()}"
     return text.splitlines()[0] if text else repr(exc)

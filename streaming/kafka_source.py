@@ -16,6 +16,9 @@ PyPI. It behaves like the built-in one where it matters:
 - Offsets that no longer exist (retention, or an in-memory broker that restarted empty) fail the query
   with a message saying what happened, or — with failOnDataLoss=false — continue from the earliest
   available offset with a warning. New partitions are read from their earliest offset.
+- A broker that cannot be reached (down, restarting, paused) is waited for, at planning on the driver and
+  while reading on the executors, logging "waiting for the Kafka broker at ...", for up to `brokerWaitS`
+  seconds (default 600); then the query fails saying so.
 """
 
 from __future__ import annotations
@@ -35,13 +38,15 @@ from pyspark.sql.streaming.datasource import (
     SupportsTriggerAvailableNow,
 )
 
+from smartcity.kafka import waiting_for_broker
 from streaming.schemas import KAFKA_RECORD, PARSED, spark_from_arrow
 
 log = logging.getLogger("smartcity.streaming.kafka_source")
 
 EARLIEST, LATEST = -2, -1
 READ_BATCH_ROWS = 20_000
-STALL_TIMEOUT_S = 120.0  # an executor waiting this long for a planned offset fails the task
+STALL_TIMEOUT_S = 600.0  # an executor waiting this long for a planned offset fails the task
+BROKER_CALL_TIMEOUT_S = 10  # one metadata / offsets request while planning; retried while the broker is away
 
 
 class DataLossError(RuntimeError):
@@ -100,6 +105,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.max_offsets = int(max_offsets) if max_offsets else None
         self.fail_on_data_loss = lowered.get("failondataloss", "true").lower() != "false"
         self.decode = _decodes(lowered)
+        self.broker_wait_s = float(lowered.get("brokerwaits", STALL_TIMEOUT_S))
         self._target: dict[str, int] | None = None  # AvailableNow end offsets
         self._planner: Consumer | None = None
         self._admin = None
@@ -120,23 +126,31 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
                 "log_level": 3})
         return self._planner
 
+    def _waiting(self, call, what: str):
+        return waiting_for_broker(call, self.kafka["bootstrap.servers"], self.broker_wait_s, log, what)
+
     def topic_ids(self) -> dict[str, str]:
         """Kafka's id of each existing topic: a topic deleted and created again gets a new one."""
+        return self._waiting(self._topic_ids, "reading topic ids")
+
+    def _topic_ids(self) -> dict[str, str]:
         from confluent_kafka import TopicCollection
         from confluent_kafka.admin import AdminClient
 
         if self._admin is None:
             self._admin = AdminClient({**self.kafka, "log_level": 3})
         ids = {}
-        for topic, future in self._admin.describe_topics(TopicCollection(self.topics), request_timeout=30).items():
+        described = self._admin.describe_topics(TopicCollection(self.topics), request_timeout=BROKER_CALL_TIMEOUT_S)
+        for topic, future in described.items():
             try:
                 ids[topic] = str(future.result().topic_id)
-            except KafkaException:
-                pass  # does not exist (yet)
+            except KafkaException as exc:
+                if exc.args[0].code() not in (KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._UNKNOWN_TOPIC):
+                    raise  # the broker is away: the caller waits for it
         return ids
 
     def _partitions(self) -> list[TopicPartition]:
-        metadata = self._consumer().list_topics(timeout=30)
+        metadata = self._consumer().list_topics(timeout=BROKER_CALL_TIMEOUT_S)
         out = []
         for topic in self.topics:
             t = metadata.topics.get(topic)
@@ -147,11 +161,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     def watermarks(self) -> dict[str, tuple[int, int]]:
         """(earliest, end) offsets of every partition; end taken from a Fetch response (see module doc)."""
+        return self._waiting(self._watermarks, "reading offsets")
+
+    def _watermarks(self) -> dict[str, tuple[int, int]]:
         consumer = self._consumer()
         marks: dict[str, tuple[int, int]] = {}
         probes = []
         for tp in self._partitions():
-            low, high = consumer.get_watermark_offsets(tp, timeout=30, cached=False)
+            low, high = consumer.get_watermark_offsets(tp, timeout=BROKER_CALL_TIMEOUT_S, cached=False)
             marks[_key(tp.topic, tp.partition)] = (low, high)
             if high > low:  # fetch the last batch: its response carries the true high watermark
                 probes.append(TopicPartition(tp.topic, tp.partition, high - 1))
@@ -268,7 +285,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     # -- executors: reading -------------------------------------------------------------------------
 
     def read(self, partition: KafkaRange) -> Iterator[pa.RecordBatch]:
-        batches = read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end)
+        batches = read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end,
+                             stall_timeout_s=self.broker_wait_s)
         if self.decode:  # parse on the executor, before the records enter the JVM
             from streaming.parse import parse_batches
 
@@ -290,20 +308,24 @@ def cap_to_limit(begin: dict[str, int], ends: dict[str, int], max_rows: int) -> 
     return {k: begin[k] + take[k] for k in ends}
 
 
-def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, end: int
-               ) -> Iterator[pa.RecordBatch]:
-    """Messages [start, end) of one partition as Arrow batches of KAFKA_RECORD."""
+def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, end: int,
+               stall_timeout_s: float = STALL_TIMEOUT_S) -> Iterator[pa.RecordBatch]:
+    """Messages [start, end) of one partition as Arrow batches of KAFKA_RECORD.
+
+    While no message arrives (the broker is away) the consumer keeps trying, logging "waiting for the
+    Kafka broker" every 10 s, and fails the task after `stall_timeout_s`.
+    """
     consumer = Consumer({**kafka, "group.id": "smartcity-stream", "enable.auto.commit": False,
                          "auto.offset.reset": "error", "enable.partition.eof": False, "log_level": 3})
     tp = TopicPartition(topic, partition, start)
     try:
         consumer.assign([tp])
         parts: list[list] = []  # message lists making up the next Arrow batch
-        rows, position, last_progress = 0, start, time.monotonic()
+        rows, position, last_progress, next_log = 0, start, time.monotonic(), 10.0
         while position < end:
             msgs = consumer.consume(num_messages=min(READ_BATCH_ROWS, end - position), timeout=1.0)
             if msgs:
-                last_progress = time.monotonic()
+                last_progress, next_log = time.monotonic(), 10.0
                 for m in msgs:
                     if m.error() is not None:
                         _raise_read_error(m.error(), topic, partition, position, end)
@@ -317,9 +339,15 @@ def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, en
             else:
                 # compacted topics and transaction markers leave gaps: trust the consumer's position
                 position = max(position, consumer.position([tp])[0].offset)
-                if position < end and time.monotonic() - last_progress > STALL_TIMEOUT_S:
-                    raise TimeoutError(f"{topic}/{partition}: no message for {STALL_TIMEOUT_S:.0f} s while "
-                                       f"reading offsets {position}..{end - 1}; is the broker reachable?")
+                stalled = time.monotonic() - last_progress
+                if position < end and stalled > stall_timeout_s:
+                    raise TimeoutError(f"{topic}/{partition}: no message for {stall_timeout_s:.0f} s while "
+                                       f"reading offsets {position}..{end - 1}; is the Kafka broker at "
+                                       f"{kafka['bootstrap.servers']} reachable? (SMARTCITY_BROKER_WAIT_S)")
+                if position < end and stalled > next_log:
+                    log.warning("waiting for the Kafka broker at %s: no message of %s/%d for %.0f s",
+                                kafka["bootstrap.servers"], topic, partition, stalled)
+                    next_log = stalled + 10
             if rows >= READ_BATCH_ROWS or (position >= end and rows):
                 yield _batch(topic, partition, [m for p in parts for m in p])
                 parts, rows = [], 0

@@ -7,8 +7,14 @@ already exists (a replay after a crash) is not committed again, and its new file
 removes the files of a failed batch. Readers only trust files named in manifests, so neither case can
 duplicate data or expose a partial batch.
 
+Object-store errors: every lake operation is retried on throttling, 5xx and timeouts (see
+`smartcity.lake.retry`), and a commit whose answer was lost is recognised when retried. When the store
+keeps failing the batch fails without a manifest (so nothing of it is visible) and is replayed after a
+restart; `abort` removes files only when no manifest names them.
+
 Options: `lake` (file:// or s3:// URI), `s3EndpointUrl`, `region`, `streamId` (16 hex chars, stable per
-checkpoint), `maxRowsPerFile` (default 1,000,000).
+checkpoint), `maxRowsPerFile` (default 1,000,000), `s3MaxAttempts`, `s3TimeoutS`, `lakeRetries`,
+`lakeRetryBackoffS` (see the settings of the same names).
 """
 
 from __future__ import annotations
@@ -30,6 +36,7 @@ from pyspark.sql.datasource import (
 from smartcity.errors import AccessDenied
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
+from smartcity.lake.retry import RetryPolicy
 from streaming.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
 
 log = logging.getLogger("smartcity.streaming.lake_sink")
@@ -56,7 +63,10 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
         lowered = {k.lower(): v for k, v in options.items()}
         try:
             self.lake = Lake(lowered["lake"], lowered.get("s3endpointurl") or None,
-                             lowered.get("region", "us-east-1"))
+                             lowered.get("region", "us-east-1"), int(lowered.get("s3maxattempts", 5)),
+                             float(lowered.get("s3timeouts", 10.0)),
+                             RetryPolicy(int(lowered.get("lakeretries", 3)),
+                                         float(lowered.get("lakeretrybackoffs", 1.0))))
             self.stream_id = lowered["streamid"]
         except KeyError as missing:
             raise ValueError(f"the smartcity_lake sink needs the option {missing}") from None
@@ -120,11 +130,22 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
             self._remove(files)
 
     def abort(self, messages: list[LakeCommitMessage | None], batchId: int) -> None:
+        """Remove the batch's files, unless a manifest names them (a commit that failed after it was written)."""
         files = [f for m in messages if m is not None for f in m.files]
+        try:
+            committed = manifests.read(self.lake, self.stream_id, batchId)
+        except Exception as exc:  # the store is failing: leftover files are invisible without a manifest
+            log.warning("batch %d aborted; keeping its %d files (cannot tell whether it was committed: %s)",
+                        batchId, len(files), exc)
+            return
+        if committed is not None and {f.path for f in committed.files} & {f.path for f in files}:
+            log.warning("batch %d aborted after its manifest was written: keeping its files", batchId)
+            return
         log.warning("batch %d aborted: removing its %d uncommitted files", batchId, len(files))
         self._remove(files)
 
     def _remove(self, files: list[DataFile]) -> None:
+        """Best effort: a file no manifest names is never read, so failing to remove it loses nothing."""
         for n, f in enumerate(files):
             try:
                 self.lake.delete(self.lake.path(f.path))
@@ -134,6 +155,8 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
                 log.warning("left %d uncommitted files of this batch in place: the streaming writer's credentials "
                             "may not delete (append-only raw zone); readers never see them", len(files) - n)
                 return
+            except Exception as exc:
+                log.warning("could not remove uncommitted file %s (%s); it stays invisible", f.path, exc)
 
 
 def _track_offsets(table: pa.Table, offsets: dict[tuple[str, int], list[int]]) -> None:

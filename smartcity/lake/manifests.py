@@ -78,11 +78,16 @@ class Manifest:
 
 
 def commit(lake: Lake, manifest: Manifest) -> bool:
-    """Publish a manifest. False (and nothing written) if this stream's batch was committed before."""
-    path = lake.path(layout.manifest_path(manifest.stream_id, manifest.batch_id))
-    if lake.exists(path):
-        return False
-    lake.write_bytes(path, manifest.to_json())
+    """Publish a manifest. False (and nothing written) if this stream's batch was committed before.
+
+    Safe to call again after an error: when the store did write an earlier attempt but its answer was
+    lost (a timeout), the manifest found names exactly these files and counts as this commit — the
+    caller must not mistake it for a replay and remove the files it names.
+    """
+    existing = read(lake, manifest.stream_id, manifest.batch_id)
+    if existing is not None:
+        return existing.files == manifest.files
+    lake.write_bytes(lake.path(layout.manifest_path(manifest.stream_id, manifest.batch_id)), manifest.to_json())
     return True
 
 

@@ -3,6 +3,7 @@
 Picklable (Spark ships it to executors); the filesystem is created lazily in each process. S3 goes
 through `pyarrow.fs.S3FileSystem` with an optional endpoint override for S3-compatible services
 (MinIO, moto); credentials come from the usual AWS environment variables / instance profile.
+Every operation is retried on transient S3 errors (throttling, 5xx, timeouts): see `smartcity.lake.retry`.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
 from smartcity.errors import ConfigError
+from smartcity.lake.retry import RetryPolicy, retrying
 from smartcity.security.denials import reports_lake_denials
 
 
@@ -27,6 +29,9 @@ class Lake:
     uri: str
     s3_endpoint_url: str | None = None
     region: str = "us-east-1"
+    s3_max_attempts: int = 5  # per request, by the S3 clients (pyarrow, boto3)
+    s3_timeout_s: float = 10.0  # connect and request timeout of the S3 clients
+    retry: RetryPolicy = field(default_factory=RetryPolicy)  # whole operations, on top of the clients' attempts
     _fs: list = field(default_factory=list, init=False, repr=False, compare=False)  # lazy, per process
 
     def __post_init__(self) -> None:
@@ -36,10 +41,12 @@ class Lake:
 
     @classmethod
     def from_settings(cls, settings) -> "Lake":
-        return cls(settings.lake, settings.s3_endpoint_url, settings.aws_region)
+        return cls(settings.lake, settings.s3_endpoint_url, settings.aws_region, settings.s3_max_attempts,
+                   settings.s3_timeout_s, RetryPolicy(settings.lake_retries, settings.lake_retry_backoff_s))
 
     def __getstate__(self):
-        return {"uri": self.uri, "s3_endpoint_url": self.s3_endpoint_url, "region": self.region}
+        return {"uri": self.uri, "s3_endpoint_url": self.s3_endpoint_url, "region": self.region,
+                "s3_max_attempts": self.s3_max_attempts, "s3_timeout_s": self.s3_timeout_s, "retry": self.retry}
 
     def __setstate__(self, state):
         for k, v in state.items():
@@ -62,7 +69,10 @@ class Lake:
     def fs(self) -> pafs.FileSystem:
         if not self._fs:
             if self.is_s3:
-                kwargs = {"region": self.region}
+                # explicit: the standard strategy retries throttling, 5xx and timeouts, never AccessDenied
+                kwargs = {"region": self.region, "connect_timeout": self.s3_timeout_s,
+                          "request_timeout": self.s3_timeout_s,
+                          "retry_strategy": pafs.AwsStandardS3RetryStrategy(max_attempts=self.s3_max_attempts)}
                 if self.s3_endpoint_url:
                     endpoint = urlparse(self.s3_endpoint_url)
                     kwargs.update(endpoint_override=endpoint.netloc or endpoint.path,
@@ -85,15 +95,28 @@ class Lake:
 
     # -- operations ---------------------------------------------------------------------------------
 
+    def _retrying(self, what: str, operation):
+        return retrying(what, self.uri, self.retry, operation)
+
     def exists(self, path: str) -> bool:
-        return self.fs.get_file_info(path).type != pafs.FileType.NotFound
+        return self._retrying(f"checking {self.relative(path)}",
+                              lambda: self.fs.get_file_info(path).type != pafs.FileType.NotFound)
 
     def read_bytes(self, path: str) -> bytes:
-        with self.fs.open_input_stream(path) as f:
-            return f.read()
+        def read() -> bytes:
+            with self.fs.open_input_stream(path) as f:
+                return f.read()
+
+        return self._retrying(f"reading {self.relative(path)}", read)
 
     def write_bytes(self, path: str, data: bytes) -> None:
-        """Write a whole object so that readers see all of it or nothing (S3 PUT; local rename)."""
+        """Write a whole object so that readers see all of it or nothing (S3 PUT; local rename).
+
+        Retried whole on transient errors: writing the same bytes to the same path again is harmless.
+        """
+        self._retrying(f"writing {self.relative(path)}", lambda: self._write_bytes(path, data))
+
+    def _write_bytes(self, path: str, data: bytes) -> None:
         if self.is_s3:
             with self.fs.open_output_stream(path) as f:
                 f.write(data)
@@ -115,18 +138,21 @@ class Lake:
     def read_parquet(self, paths: list[str], schema: pa.Schema | None = None) -> pa.Table:
         if not paths:
             return schema.empty_table() if schema is not None else pa.table({})
-        tables = [pq.read_table(p, filesystem=self.fs) for p in paths]
+        tables = [self._retrying(f"reading {self.relative(p)}", lambda p=p: pq.read_table(p, filesystem=self.fs))
+                  for p in paths]
         return pa.concat_tables(tables, promote_options="default")
 
     def list_dir(self, path: str, recursive: bool = False) -> list[pafs.FileInfo]:
         """Files below `path` (empty if it does not exist), in name order."""
         selector = pafs.FileSelector(path, recursive=recursive, allow_not_found=True)
-        infos = [i for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.File]
+        listed = self._retrying(f"listing {self.relative(path)}", lambda: self.fs.get_file_info(selector))
+        infos = [i for i in listed if i.type == pafs.FileType.File]
         return sorted(infos, key=lambda i: i.path)
 
     def list_subdirs(self, path: str) -> list[str]:
         selector = pafs.FileSelector(path, recursive=False, allow_not_found=True)
-        return sorted(i.base_name for i in self.fs.get_file_info(selector) if i.type == pafs.FileType.Directory)
+        listed = self._retrying(f"listing {self.relative(path)}", lambda: self.fs.get_file_info(selector))
+        return sorted(i.base_name for i in listed if i.type == pafs.FileType.Directory)
 
     def list_names_after(self, directory: str, after: str) -> list[str]:
         """Names of the files directly in `directory` that sort after `after`, in order.
@@ -141,19 +167,31 @@ class Lake:
                 return []
         bucket, _, prefix = directory.partition("/")
         prefix = prefix + "/"
-        names = []
-        paginator = self.s3_client().get_paginator("list_objects_v2")
-        for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/", StartAfter=prefix + after):
-            names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
-        return names
+
+        def list_names() -> list[str]:
+            names = []
+            paginator = self.s3_client().get_paginator("list_objects_v2")
+            for page in paginator.paginate(Bucket=bucket, Prefix=prefix, Delimiter="/", StartAfter=prefix + after):
+                names += [o["Key"][len(prefix):] for o in page.get("Contents", [])]
+            return names
+
+        return self._retrying(f"listing {self.relative(directory)}", list_names)
 
     def s3_client(self):
         import boto3
+        from botocore.config import Config
 
-        return boto3.client("s3", region_name=self.region, endpoint_url=self.s3_endpoint_url)
+        # standard mode retries throttling (SlowDown), 5xx and timeouts with backoff; the legacy default
+        # gives up on a 500 after two retries
+        config = Config(retries={"mode": "standard", "total_max_attempts": self.s3_max_attempts},
+                        connect_timeout=self.s3_timeout_s, read_timeout=self.s3_timeout_s)
+        return boto3.client("s3", region_name=self.region, endpoint_url=self.s3_endpoint_url, config=config)
 
     def delete(self, path: str) -> None:
-        try:
-            self.fs.delete_file(path)
-        except FileNotFoundError:
-            pass
+        def delete() -> None:
+            try:
+                self.fs.delete_file(path)
+            except FileNotFoundError:
+                pass
+
+        self._retrying(f"deleting {self.relative(path)}", delete)

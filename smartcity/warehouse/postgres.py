@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+from contextlib import contextmanager
 
 import psycopg2
 import pyarrow as pa
@@ -58,17 +59,32 @@ class PostgresWarehouse:
             raise WarehouseUnavailable(f"cannot connect to {self.name} at {describe(self.dsn)}: "
                                        f"{_scrub(str(exc).strip(), self.dsn)}") from None
 
-    def ensure_table(self, table: MartTable) -> None:
+    @contextmanager
+    def _transaction(self, what: str):
+        """A cursor in one transaction (commit at the end, rollback on error); a server that goes away
+        meanwhile becomes a WarehouseUnavailable naming `what` and saying that nothing of it was committed."""
         conn = self.connect()
         try:
-            with conn, conn.cursor() as cur:  # one transaction: readers never see a table without its views
-                cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                            "AND table_name = %s", (table.schema, table.name))
-                existing = {row[0] for row in cur.fetchall()}
-                for statement in [*table.create_sql(existing), *self.index_sql(table)]:
-                    cur.execute(statement)
+            with conn, conn.cursor() as cur:
+                yield cur
+        except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
+            raise WarehouseUnavailable(
+                f"{self.name} at {describe(self.dsn)} went away while {what}: "
+                f"{_scrub(' '.join(str(exc).split()), self.dsn)}. "
+                "It was one transaction, so nothing of it was committed; run it again once the warehouse "
+                "is back") from None
         finally:
             conn.close()
+
+    def ensure_table(self, table: MartTable) -> None:
+        """Create the table, add the columns a newer definition has, its index, comments and BI views, in one
+        transaction: readers never see a table without its views."""
+        with self._transaction(f"creating {table.qualified}") as cur:
+            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
+                        "AND table_name = %s", (table.schema, table.name))
+            existing = {row[0] for row in cur.fetchall()}
+            for statement in [*table.create_sql(existing), *self.index_sql(table)]:
+                cur.execute(statement)
 
     def index_sql(self, table: MartTable) -> list[str]:
         """An index on the partition columns: replacing a partition finds its rows instead of scanning the whole
@@ -85,14 +101,10 @@ class PostgresWarehouse:
         for row in rows.select(columns).to_pylist():
             writer.writerow(["\\N" if row[c] is None else row[c] for c in columns])
         buffer.seek(0)
-        conn = self.connect()
-        try:
-            with conn, conn.cursor() as cur:  # one transaction: commit at the end, rollback on error
-                cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {table.qualified}) ON COMMIT DROP")
-                cur.copy_expert(f"COPY {staging} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')",
-                                buffer)
-                for statement in table.replace_partition_sql(staging):
-                    cur.execute(statement, partition)
-        finally:
-            conn.close()
+        where = ", ".join(f"{k}={v}" for k, v in partition.items())
+        with self._transaction(f"loading {table.qualified} ({where})") as cur:
+            cur.execute(f"CREATE TEMP TABLE {staging} (LIKE {table.qualified}) ON COMMIT DROP")
+            cur.copy_expert(f"COPY {staging} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+            for statement in table.replace_partition_sql(staging):
+                cur.execute(statement, partition)
         return rows.num_rows
