@@ -28,6 +28,7 @@ bench: $(BIN)/.installed
 	$(BIN)/python bench/streaming_throughput.py
 	$(BIN)/python bench/assets_benchmark.py
 	$(BIN)/python bench/marts_benchmark.py
+	$(BIN)/python bench/faults_benchmark.py
 
 stack-up: $(BIN)/.installed
 	$(BIN)/smartcity stack up
