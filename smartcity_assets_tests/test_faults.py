@@ -27,7 +27,7 @@ from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
 from smartcity import contracts, stack
-from smartcity.errors import BrokerUnavailable, SmartcityError
+from smartcity.errors import AccessDenied, BrokerUnavailable, SmartcityError
 from smartcity.kafka import read_topic
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.reader import LakeReader
@@ -246,9 +246,9 @@ def test_a_commit_whose_answer_was_lost_keeps_its_files_and_is_not_repeated(s3, 
 def test_a_permanently_failing_store_fails_the_query_clearly_and_commits_nothing(s3, spark):
     settings, proxy = s3
     lake = Lake.from_settings(settings)
-    # permanent errors are not retried: one request, then the store's own message
+    # permanent errors are not retried: one request, then a denial naming the object
     denied = proxy.add(Rule("*", r"/denied/", "access_denied"))[0]
-    with pytest.raises(OSError, match="ACCESS_DENIED") as err:
+    with pytest.raises(AccessDenied, match="cannot write s3://city-lake/smartcity/denied/x.json") as err:
         lake.write_bytes(lake.path("denied/x.json"), b"{}")
     assert denied.hits == 1 and not isinstance(err.value, LakeUnavailable)
 
@@ -462,7 +462,7 @@ def test_a_failing_blocking_check_stops_only_that_partitions_downstream(tmp_path
     good = [_camera_row(200 + i, event_time=t11, ingest_time=t11) for i in range(10)]
     _commit_raw(lake, "traffic_camera", bad, batch=0)
     _commit_raw(lake, "traffic_camera", good, batch=1, hour=11)
-    keys = [transformed_key("traffic_camera"), catalog_key("traffic_camera"),
+    keys = [transformed_key("traffic_camera"), catalog_key("transformed_traffic_camera"),
             dg.AssetKey(["marts", TRAFFIC_CONGESTION.name])]
     instance = dg.DagsterInstance.ephemeral()
     results = {hour: dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *MARTS], partition_key=hour,
