@@ -153,18 +153,26 @@ RENDERED_GRAPH = """() => {
 }"""
 
 
-def rendered_graph(page, keys: set[str]) -> tuple[dict[str, dict], set[tuple[str, str]]]:
-    """Asset nodes (group/name -> layout box) and the edges drawn between them, read from the graph's SVG.
+def _shows(label: str, name: str) -> bool:
+    """Whether a node's label shows the asset name: whole, or shortened in the middle ("transforme…_camera")."""
+    if "…" not in label:
+        return label.startswith(name)
+    head, tail = label.split("…", 1)
+    return name.startswith(head) and name.endswith(tail) and len(name) > len(head) + len(tail)
+
+
+def rendered_graph(data: dict, keys: set[str]) -> tuple[dict[str, dict], set[tuple[str, str]]]:
+    """Asset nodes (group/name -> layout box) and the edges drawn between them, from what the graph's SVG
+    drew (`data`: boxes and edges in layout coordinates, gathered at one or more zoom levels).
 
     A group box is the box titled with a group's name; an asset node is a box inside it whose text starts
     with the asset's name. An edge is a path from the right side of its source to the left side of its target."""
     groups = {k.split("/")[0] for k in keys}
     names = sorted({k.split("/", 1)[1] for k in keys}, key=len, reverse=True)  # longest first: gps_matched, gps
-    data = page.evaluate(RENDERED_GRAPH)
     group_boxes = [b for b in data["boxes"] if b["text"] in groups]
     nodes = {}
     for b in data["boxes"]:
-        name = next((n for n in names if b["text"].startswith(n)), None)
+        name = next((n for n in names if _shows(b["text"], n)), None)
         inside = [g for g in group_boxes if g["x"] <= b["x"] and b["x"] + b["w"] <= g["x"] + g["w"]
                   and g["y"] <= b["y"] and b["y"] + b["h"] <= g["y"] + g["h"]]
         if name and b not in group_boxes and len(inside) == 1:
@@ -196,20 +204,27 @@ def test_asset_graph_shows_lineage_raw_transformed_catalog_marts(page):
     page.keyboard.press("Alt+e")  # the graph's "Expand all groups" shortcut
     page.wait_for_url(re.compile(r"expanded="))
     zoom_out = page.locator("button:has([aria-label=zoom_out])")
+    # The graph draws only what is in view, and no labels when zoomed far out: gather what it draws (layout
+    # coordinates, the same at every zoom) while zooming out step by step, until every asset was seen.
+    seen: dict = {"boxes": [], "edges": []}
     nodes: dict = {}
-    for _ in range(120):  # the layout of the expanded graph is computed in the background: wait for it
-        nodes, edges = rendered_graph(page, keys)
-        if nodes:
+    edges: set = set()
+    for _ in range(60):  # the expanded layout is computed in the background: wait for the first nodes
+        if page.evaluate(RENDERED_GRAPH)["boxes"]:
             break
         page.wait_for_timeout(1000)
-    for _ in range(12):  # the graph renders only what is in view: zoom out until every asset is drawn
-        nodes, edges = rendered_graph(page, keys)
-        if set(nodes) == keys:
+    for _ in range(12):
+        drawn = page.evaluate(RENDERED_GRAPH)
+        seen["boxes"] += [b for b in drawn["boxes"] if b not in seen["boxes"]]
+        seen["edges"] += [e for e in drawn["edges"] if e not in seen["edges"]]
+        nodes, edges = rendered_graph(seen, keys)
+        if set(nodes) == keys and edges >= expected_edges:
             break
         zoom_out.click()
-        page.wait_for_timeout(500)
+        page.wait_for_timeout(800)
     shot(page, "lineage-expanded")
-    assert set(nodes) == keys, f"assets drawn in the graph: {sorted(nodes)}"
+    assert set(nodes) == keys, (f"assets drawn in the graph: {sorted(nodes)}; "
+                                f"labels seen: {sorted({b['text'][:60] for b in seen['boxes']})}")
     assert edges == expected_edges, (f"edges drawn but not defined: {sorted(edges - expected_edges)}; "
                                      f"defined but not drawn: {sorted(expected_edges - edges)}")
     # every layer is there and flows left to right: raw -> transformed -> catalog -> marts -> report
