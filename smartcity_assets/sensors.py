@@ -36,13 +36,14 @@ def tables_fed_by(source: str) -> list[str]:
 @dg.sensor(name="raw_manifest_sensor", minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
            target=dg.AssetSelection.groups("transformed", "catalog", "marts"),
            description="Watches the streaming job's commit manifests; marks raw hourly partitions as landed and "
-                       "re-materializes the transformed partitions they affect (late data included).")
+                       "re-materializes the transformed partitions they affect (late data included), their "
+                       "catalog entries and the marts built on them.")
 def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
-    cursor = manifests.Cursor.loads(context.cursor)
-    found, new_cursor = manifests.list_after(lake.lake(), cursor, limit=MAX_MANIFESTS_PER_TICK)
+    store = lake.lake()
+    found, new_cursor = manifests.list_after(store, manifests.Cursor.loads(context.cursor),
+                                             limit=MAX_MANIFESTS_PER_TICK)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
-    store = lake.lake()
     return evaluate(found, new_cursor, queued_runs(context),
                     computed=lambda key, hour: store.exists(store.path(mart_file(key.path[-1], hour))))
 
