@@ -94,6 +94,8 @@ class EnforcingAws:
     def start(self) -> None:
         logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one line per request otherwise
         self.server.start()
+        # moto's state is per process and shared by its servers: start from nothing (other tests' buckets)
+        requests.post(f"{self.endpoint}/moto-api/reset", timeout=10).raise_for_status()
         self._auth("inf")
 
     def stop(self) -> None:

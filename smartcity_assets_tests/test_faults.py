@@ -186,6 +186,7 @@ def s3(broker_only):
         yield settings, proxy
     finally:
         proxy.stop()
+        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
         server.stop()
 
 
