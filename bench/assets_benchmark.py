@@ -34,6 +34,8 @@ from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
 
+from dagster_run import RUN  # bench/ is on sys.path when run as a script
+
 HOUR = "2026-11-28-10:00"
 
 
@@ -68,24 +70,12 @@ def write_raw_hour(lake: Lake, events: int) -> int:
     return landed
 
 
-RUN = """
-import json, sys, time
-started = time.perf_counter()
-import dagster as dg
-from smartcity_assets.definitions import defs
-result = dg.materialize(defs.assets, partition_key=sys.argv[1], resources=defs.resources,
-                        selection=dg.AssetSelection.groups("transformed"))
-steps = {e.step_key: e.step_success_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
-rows = {e.asset_key.path[1]: e.materialization.metadata["dagster/row_count"].value
-        for e in result.get_asset_materialization_events()}
-print(json.dumps({"success": result.success, "seconds": time.perf_counter() - started, "rows": rows,
-                  "steps": steps}))
-"""
 
 
 def materialize_in_fresh_process(home: str) -> dict:
     env = {"SMARTCITY_HOME": home, "PATH": "/usr/bin:/bin", "SMARTCITY_SPARK_DRIVER_MEMORY": "6g"}
-    out = subprocess.run([sys.executable, "-c", RUN, HOUR], capture_output=True, text=True, env=env, timeout=3600)
+    out = subprocess.run([sys.executable, "-c", RUN, HOUR, "transformed"], capture_output=True, text=True, env=env,
+                         timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])

@@ -64,6 +64,8 @@ from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
 
+from dagster_run import RUN  # bench/ is on sys.path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
 MARTS = [(TRAFFIC_CONGESTION, traffic_congestion_frame), (ENVIRONMENT, environment_frame),
          (WEATHER_IMPACT, weather_impact_frame), (INCIDENT_RESPONSE, incident_response_frame),
@@ -312,19 +314,6 @@ def load_at_scale(dsn: str, parts: list[tuple[str, pa.Table]], target_rows: int,
              f"x{naive_s / copy_s:.1f} slower; {label}"]]
 
 
-RUN = """
-import json, sys, time
-started = time.perf_counter()
-import dagster as dg
-from smartcity_assets.definitions import defs
-result = dg.materialize(defs.assets, partition_key=sys.argv[1], resources=defs.resources,
-                        selection=dg.AssetSelection.groups("marts"))
-steps = {e.step_key: e.step_success_data.duration_ms / 1000 for e in result.all_events if e.is_step_success}
-rows = {e.asset_key.path[1]: e.materialization.metadata["dagster/row_count"].value
-        for e in result.get_asset_materialization_events()}
-print(json.dumps({"success": result.success, "seconds": time.perf_counter() - started, "rows": rows,
-                  "steps": steps}))
-"""
 
 
 def dagster_hour(home: str, lake_uri: str, postgres_port: int, key: str) -> dict:
@@ -334,7 +323,7 @@ def dagster_hour(home: str, lake_uri: str, postgres_port: int, key: str) -> dict
            "SMARTCITY_SPARK_DRIVER_MEMORY": "4g", "PYTHONPATH": str(ROOT)}
     for name in ("SMARTCITY_WAREHOUSE_URL", "SMARTCITY_KAFKA_BOOTSTRAP_SERVERS"):
         env.pop(name, None)
-    out = subprocess.run([sys.executable, "-c", RUN, key], check=False, capture_output=True, text=True, env=env,
+    out = subprocess.run([sys.executable, "-c", RUN, key, "marts"], check=False, capture_output=True, text=True, env=env,
                          cwd=home, timeout=3600)
     if out.returncode != 0:
         raise RuntimeError(out.stderr[-3000:])
