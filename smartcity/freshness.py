@@ -34,8 +34,11 @@ class Freshness:
                 f"over {self.events:,} events and {self.runs} runs ({self.pending:,} still waiting)")
 
 
-def measure(lake: Lake, instance, mart: str = "traffic_congestion", since: datetime | None = None) -> Freshness:
-    """Latency distribution of one mart; `since` limits it to micro-batches committed after that time."""
+def measure(lake: Lake, instance, mart: str = "traffic_congestion", since: datetime | None = None,
+            produced_at: dict[str, np.ndarray] | None = None) -> Freshness:
+    """Latency distribution of one mart; `since` limits it to micro-batches committed after that time.
+    `produced_at` caches each raw file's Kafka timestamps across calls (files never change once committed)."""
+    produced_at = {} if produced_at is None else produced_at
     import dagster as dg
 
     records, cursor = [], None
@@ -60,8 +63,10 @@ def measure(lake: Lake, instance, mart: str = "traffic_congestion", since: datet
             if f.partition.zone != layout.RAW:
                 continue
             visible = [done for start, done in runs.get(f.partition.hour_key, []) if start >= committed]
-            produced = pq.read_table(lake.path(f.path), columns=["kafka_timestamp"], filesystem=lake.fs)
-            stamps = produced.column(0).drop_null().cast("int64").to_numpy() / 1e6  # microseconds -> s
+            if f.path not in produced_at:
+                produced = pq.read_table(lake.path(f.path), columns=["kafka_timestamp"], filesystem=lake.fs)
+                produced_at[f.path] = produced.column(0).drop_null().cast("int64").to_numpy() / 1e6  # us -> s
+            stamps = produced_at[f.path]
             if not visible:
                 pending += len(stamps)
                 continue

@@ -127,12 +127,13 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
         platform.start()
         print(f"\nDagster UI: http://127.0.0.1:{ui_port}  (the sensor runs by default; runs appear under Runs)")
         print("Ctrl-C stops everything this command started.\n")
+        produced_at: dict = {}  # raw file -> Kafka timestamps, read once for all status lines
         deadline = None if stop_after_s is None else time.monotonic() + stop_after_s
         while deadline is None or time.monotonic() < deadline:
             time.sleep(min(status_every_s, max(0.0, (deadline or float("inf")) - time.monotonic())))
             platform.check_alive()
             try:
-                print(status_line(settings, platform.dagster_home, began), flush=True)
+                print(status_line(settings, platform.dagster_home, began, produced_at), flush=True)
             except Exception as exc:  # a status line must never stop the platform
                 print(f"{datetime.now():%H:%M:%S} status unavailable: {exc}", flush=True)
     except KeyboardInterrupt:
@@ -145,7 +146,7 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
     return 0
 
 
-def status_line(settings: Settings, dagster_home: Path, since: datetime) -> str:
+def status_line(settings: Settings, dagster_home: Path, since: datetime, produced_at: dict) -> str:
     """Rows landed so far and the congestion mart's freshness since the platform started."""
     import dagster as dg
 
@@ -156,5 +157,5 @@ def status_line(settings: Settings, dagster_home: Path, since: datetime) -> str:
     found, _ = manifests.list_after(lake, manifests.Cursor())
     landed = sum(m.rows for m in found if datetime.fromisoformat(m.committed_at) >= since)
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
-        fresh = measure(lake, instance, since=since)
+        fresh = measure(lake, instance, since=since, produced_at=produced_at)
     return f"{datetime.now():%H:%M:%S} landed {landed:,} rows since start; {fresh.summary()}"
