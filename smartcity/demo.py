@@ -21,7 +21,7 @@ from smartcity.lake import Lake, manifests
 from smartcity.lake.summary import summarize
 from smartcity.settings import Settings
 from smartcity.simulator.run import SimulationConfig, format_report, run_simulation
-from streaming.spark import require_java
+from smartcity.spark.session import require_java
 
 log = logging.getLogger(__name__)
 
@@ -150,9 +150,11 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
     """One sensor tick over what this run landed, and the runs it requests, in this process."""
     import dagster as dg
 
-    from smartcity_assets.definitions import defs
+    from smartcity_assets.defs.sensors import raw_manifest_sensor
+    from smartcity_assets.definitions import definitions_for
     from smartcity_assets.resources import LakeResource
-    from smartcity_assets.sensors import raw_manifest_sensor
+
+    defs = definitions_for(settings)
 
     context = dg.build_sensor_context(cursor=cursor.dumps(), resources={"lake": LakeResource(uri=settings.lake)})
     tick = raw_manifest_sensor(context)

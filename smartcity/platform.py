@@ -23,7 +23,7 @@ from smartcity.errors import SmartcityError
 from smartcity.kafka import ensure_topics
 from smartcity.lake import Lake
 from smartcity.settings import Settings
-from streaming.spark import require_java
+from smartcity.spark.session import require_java
 
 PROJECT = Path(__file__).resolve().parents[1]
 

@@ -1,1 +1,1 @@
-"""Dagster code location of the smartcity lakehouse (software-defined assets, checks, sensors)."""
+"""The Dagster code location of the smart-city lakehouse (loaded by `workspace.yaml`)."""

@@ -1,16 +1,24 @@
-"""Resources, chosen by one setting (`SMARTCITY_ENV`: embedded | aws). Secrets only through `dg.EnvVar`."""
+"""Every resource of the code location, and the one place that chooses them from the settings
+(`SMARTCITY_ENV`: embedded | aws). Secrets reach Dagster only as `dg.EnvVar`s (the UI shows their names)."""
 
 from __future__ import annotations
 
 import os
+from typing import Literal
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
+from smartcity.catalog.glue import GlueCatalog
+from smartcity.catalog.local import LocalCatalog
+from smartcity.errors import ConfigError
 from smartcity.lake import Lake
 from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
-from streaming.spark import spark_conf
+from smartcity.spark.session import spark_conf
+from smartcity.warehouse.base import Warehouse
+from smartcity.warehouse.postgres import PostgresWarehouse
+from smartcity.warehouse.redshift import RedshiftWarehouse
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -35,28 +43,59 @@ class LakeResource(dg.ConfigurableResource):
                    retries=settings.lake_retries, retry_backoff_s=settings.lake_retry_backoff_s)
 
 
-def resources_for(settings: Settings) -> dict:
-    from smartcity_assets.catalog import CatalogResource
+class CatalogResource(dg.ConfigurableResource):
+    """Where tables are registered: `glue` (AWS Glue Data Catalog) or `local` (a DuckDB file)."""
 
-    lake = LakeResource.from_settings(settings)
+    kind: Literal["glue", "local"]
+    lake_uri: str
+    database: str = "smartcity"
+    region: str = "us-east-1"
+    endpoint_url: str | None = None
+    local_path: str | None = None
+
+    def catalog(self) -> GlueCatalog | LocalCatalog:
+        if self.kind == "glue":
+            return GlueCatalog(self.database, self.lake_uri, self.region, self.endpoint_url)
+        lake = Lake(self.lake_uri)
+        if lake.is_s3:
+            raise ConfigError(f"the local catalog reads a lake folder, but SMARTCITY_LAKE_URI is {self.lake_uri}: "
+                              "use SMARTCITY_ENV=aws to catalog an S3 lake in Glue (queried with Athena)")
+        return LocalCatalog(self.local_path, lake.root)
+
+    def qualified(self, table: str) -> str:
+        return f"{self.database}.{table}" if self.kind == "glue" else table
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """PostgreSQL (embedded default, or any URL) or Amazon Redshift. The URL carries the credentials and comes
+    from SMARTCITY_WAREHOUSE_URL through dg.EnvVar when it is a secret."""
+
+    kind: Literal["postgres", "redshift"]
+    url: str
+    redshift_iam_role: str | None = None
+
+    def warehouse(self) -> Warehouse:
+        if self.kind == "redshift":
+            return RedshiftWarehouse(self.url, self.redshift_iam_role or "")
+        return PostgresWarehouse(self.url)
+
+
+def resources_for(settings: Settings) -> dict:
+    """The resources of a deployment: the lake and Spark from the settings; catalog and warehouse by
+    `SMARTCITY_ENV` (embedded: DuckDB + PostgreSQL; aws: Glue + Redshift)."""
     conf = spark_conf(settings)
     if settings.env == "aws":
         # On EMR / a cluster the executors read the lake with their instance profile; S3 through s3a.
-        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = (
-            "com.amazonaws.auth.DefaultAWSCredentialsProviderChain")
-    if settings.env == "aws":
+        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
         catalog = CatalogResource(kind="glue", lake_uri=settings.lake, database=settings.glue_database,
                                   region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
-    else:
-        catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
-    from smartcity_assets.marts import WarehouseResource
-
-    if settings.env == "aws":
         warehouse = WarehouseResource(kind="redshift", url=dg.EnvVar("SMARTCITY_WAREHOUSE_URL"),
                                       redshift_iam_role=dg.EnvVar("SMARTCITY_REDSHIFT_IAM_ROLE"))
-    else:  # the embedded PostgreSQL, or SMARTCITY_WAREHOUSE_URL when set
+    else:
+        catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
         warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
-    return {"lake": lake, "pyspark": PySparkResource(spark_config=conf), "catalog": catalog, "warehouse": warehouse}
+    return {"lake": LakeResource.from_settings(settings), "pyspark": PySparkResource(spark_config=conf),
+            "catalog": catalog, "warehouse": warehouse}
 
 
 def _warehouse_url(settings: Settings) -> str | dg.EnvVar:

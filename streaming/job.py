@@ -85,9 +85,11 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     """Run the job until it is done (AvailableNow), `stop_after_s` passes, or Ctrl-C. Returns batches run."""
     from pyspark.errors import StreamingQueryException
 
-    from streaming.spark import spark_session
+    from smartcity.spark.session import spark_session
+    from streaming.spark import register
 
     spark = spark or spark_session(settings, "smartcity-stream")
+    register(spark)
     waiting_for_broker(lambda: check_broker(settings, timeout_s=5.0), settings.bootstrap_servers,
                        settings.broker_wait_s, log, "starting the stream")
     lake = Lake.from_settings(settings)

@@ -39,7 +39,8 @@ from pyspark.sql.streaming.datasource import (
 )
 
 from smartcity.kafka import waiting_for_broker
-from streaming.schemas import KAFKA_RECORD, PARSED, spark_from_arrow
+from smartcity.spark.types import spark_from_arrow
+from streaming.schemas import KAFKA_RECORD, PARSED
 
 log = logging.getLogger("smartcity.streaming.kafka_source")
 

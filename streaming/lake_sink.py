@@ -37,7 +37,7 @@ from smartcity.errors import AccessDenied
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
 from smartcity.lake.retry import RetryPolicy
-from streaming.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
+from smartcity.lake.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
 
 log = logging.getLogger("smartcity.streaming.lake_sink")
 

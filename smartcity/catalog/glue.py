@@ -13,6 +13,7 @@ from botocore.exceptions import ClientError
 
 from smartcity import names
 from smartcity.catalog.tables import TableDef
+from smartcity.lake.layout import Hour
 from smartcity.security.denials import reports_denials
 
 PARQUET_SERDE = {
@@ -76,14 +77,14 @@ class GlueCatalog:
         self.glue.update_table(DatabaseName=self.database, TableInput=wanted)
         return "updated"
 
-    @reports_denials("add a partition to the Glue table",
-                     lambda self, table, date, hour: f"{self.database}.{table.name} ({date} {hour:02d}h)")
-    def add_partition(self, table: TableDef, date: str, hour: int) -> bool:
+    @reports_denials("add a partition to the Glue table", lambda self, table, hour: f"{self.database}.{table.name} "
+                     f"({hour.date} {hour.hour:02d}h)")
+    def add_partition(self, table: TableDef, hour: Hour) -> bool:
         """Register one hourly partition; False if it was registered before (idempotent)."""
         try:
             self.glue.create_partition(DatabaseName=self.database, TableName=table.name, PartitionInput={
-                "Values": [date, str(hour)],
-                "StorageDescriptor": self._storage(table, table.partition_location(date, hour))})
+                "Values": [hour.date, str(hour.hour)],
+                "StorageDescriptor": self._storage(table, table.partition_location(hour))})
             return True
         except ClientError as exc:
             if exc.response["Error"]["Code"] == "AlreadyExistsException":

@@ -14,9 +14,10 @@ from pathlib import Path
 import duckdb
 
 from smartcity.catalog.tables import TableDef
+from smartcity.lake.layout import Hour
 
 _DUCK_TYPES = {"string": "VARCHAR", "int": "INTEGER", "bigint": "BIGINT", "double": "DOUBLE",
-               "timestamp": "TIMESTAMPTZ", "date": "DATE"}
+               "timestamp": "TIMESTAMPTZ", "date": "DATE"}  # from the Hive types of TableDef columns
 
 
 class LocalCatalog:
@@ -68,8 +69,8 @@ class LocalCatalog:
             con.close()
         return "updated" if existed else "created"
 
-    def add_partition(self, table: TableDef, date: str, hour: int) -> bool:
-        folder = self.lake_root / table.partition_location(date, hour)
+    def add_partition(self, table: TableDef, hour: Hour) -> bool:
+        folder = self.lake_root / table.partition_location(hour)
         if not any(folder.glob("symlink.txt" if table.symlinks else "*.parquet")):
             raise FileNotFoundError(f"no data files in {folder}")
         if table.symlinks:  # the view names its files: list the new ones

@@ -23,8 +23,9 @@ def local_query(settings: Settings, sql: str) -> tuple[list[str], list[tuple]]:
     import duckdb
 
     from smartcity.catalog.local import LocalCatalog
+    from smartcity.lake import Lake
 
-    catalog = LocalCatalog(settings.catalog_path, settings.home_dir / "lake")
+    catalog = LocalCatalog(settings.catalog_path, Lake.from_settings(settings).root)
     if not catalog.path.exists():
         raise QueryError(f"no local catalog yet at {catalog.path}: materialize the catalog assets first "
                          f"(`make demo` does)")

@@ -1,34 +1,108 @@
-"""Where things live in the lake (paths relative to the lake root).
+"""Where things live in the lake (paths relative to the lake root), and the hour that partitions them.
 
     raw/source=<source>/event_date=YYYY-MM-DD/event_hour=HH/part-<stream>-<batch>-<task>.parquet
     quarantine/source=<source>/ingest_date=YYYY-MM-DD/ingest_hour=HH/part-<stream>-<batch>-<task>.parquet
     _manifests/raw/<stream>/<batch:012d>.json       one commit manifest per streaming micro-batch
     _symlinks/raw/source=<source>/event_date=YYYY-MM-DD/event_hour=HH/symlink.txt
                                                     committed files of a raw partition, for the catalog
+    transformed/<table>/event_date=YYYY-MM-DD/event_hour=HH/data.parquet
+    marts/<mart>/event_date=YYYY-MM-DD/event_hour=HH/data.parquet
+    report/<last hour>Z-<hours>h/index.html, report/latest/index.html
 
 Raw partitions use the *event* time (late events land in the hour they belong to); quarantined messages
-have no trustworthy event time, so they are partitioned by the time they were ingested.
+have no trustworthy event time, so they are partitioned by the time they were ingested. Every path of the
+project is built here: no other module joins zone, table and partition names itself.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 from smartcity import names
 
 RAW = "raw"
 QUARANTINE = "quarantine"
+TRANSFORMED = "transformed"
+MARTS = "marts"
+REPORT = "report"
 MANIFESTS = "_manifests/raw"
 SYMLINKS = "_symlinks"  # per raw partition, the list of its committed files (Hive symlink manifests)
+DATA_FILE = "data.parquet"  # the one file of a transformed or mart partition
+PARTITION_COLUMNS = ("event_date", "event_hour")  # of every hourly table: lake folders, catalog, warehouse
+FIRST_DATE = "2026-01-01"  # the first hour any hourly table can have (00:00 UTC that day)
 
 _FILE_RE = re.compile(r"^part-(?P<stream>[0-9a-f]{16})-(?P<batch>\d{12})-(?P<task>[0-9a-f]{32})\.parquet$")
 _STREAM_ID = re.compile(r"[0-9a-f]{16}")
+_KEY_FORMAT = "%Y-%m-%d-%H:%M"  # Dagster's hourly partition keys: 2026-11-29-07:00
+
+
+@dataclass(frozen=True, order=True)
+class Hour:
+    """One UTC hour of event time: the partition of every hourly table (lake folders, catalog and warehouse
+    partitions, Dagster partition keys)."""
+
+    date: str  # YYYY-MM-DD (UTC)
+    hour: int  # 0..23 (UTC)
+
+    def __post_init__(self) -> None:
+        names.partition_date(self.date)
+        names.partition_hour(self.hour)
+
+    @classmethod
+    def parse(cls, key: str) -> "Hour":
+        """'2026-11-29-07:00' -> Hour('2026-11-29', 7); anything else is refused (it ends up in paths and SQL)."""
+        if not isinstance(key, str) or len(key) != 16 or key[10] != "-" or key[13:] != ":00" \
+                or not key[11:13].isascii() or not key[11:13].isdigit():
+            raise ValueError(f"not an hourly partition key (YYYY-MM-DD-HH:00): {key!r}")
+        return cls(key[:10], int(key[11:13]))
+
+    @classmethod
+    def of(cls, moment: datetime) -> "Hour":
+        """The hour a (timezone-aware) moment falls in."""
+        utc = moment.astimezone(timezone.utc)
+        return cls(f"{utc:%Y-%m-%d}", utc.hour)
+
+    @property
+    def key(self) -> str:
+        return f"{self.date}-{self.hour:02d}:00"
+
+    @property
+    def start(self) -> datetime:
+        return datetime.strptime(self.key, _KEY_FORMAT).replace(tzinfo=timezone.utc)
+
+    @property
+    def end(self) -> datetime:
+        return self.start + timedelta(hours=1)
+
+    def shifted(self, hours: int) -> "Hour":
+        return Hour.of(self.start + timedelta(hours=hours))
+
+    @property
+    def folder(self) -> str:
+        return f"event_date={self.date}/event_hour={self.hour:02d}"
+
+    @property
+    def values(self) -> dict[str, str | int]:
+        """The partition columns' values: {"event_date": "2026-11-29", "event_hour": 7}."""
+        return dict(zip(PARTITION_COLUMNS, (self.date, self.hour)))
+
+
+def hour_of_folders(date_dir: str, hour_dir: str) -> Hour | None:
+    """The hour of a partition's folder names (`event_date=...`, `event_hour=..`), None if they are not."""
+    date, hour = date_dir.removeprefix("event_date="), hour_dir.removeprefix("event_hour=")
+    if date == date_dir or hour == hour_dir or not hour.isdigit():
+        return None
+    try:
+        return Hour(date, int(hour))
+    except ValueError:
+        return None
 
 
 @dataclass(frozen=True, order=True)
 class PartitionKey:
-    """One hourly partition of one source in one zone (raw or quarantine)."""
+    """One hourly partition of one source in the raw zone (event time) or the quarantine (ingest time)."""
 
     zone: str
     source: str
@@ -42,10 +116,19 @@ class PartitionKey:
         names.partition_date(self.date)
         names.partition_hour(self.hour)
 
+    @classmethod
+    def raw(cls, source: str, hour: Hour) -> "PartitionKey":
+        return cls(RAW, source, hour.date, hour.hour)
+
     @property
     def directory(self) -> str:
-        time_cols = ("event_date", "event_hour") if self.zone == RAW else ("ingest_date", "ingest_hour")
-        return f"{self.zone}/source={self.source}/{time_cols[0]}={self.date}/{time_cols[1]}={self.hour:02d}"
+        if self.zone == RAW:
+            return partition_folder(raw_folder(self.source), self.event_hour)
+        return f"{QUARANTINE}/source={self.source}/ingest_date={self.date}/ingest_hour={self.hour:02d}"
+
+    @property
+    def event_hour(self) -> Hour:
+        return Hour(self.date, self.hour)
 
     @property
     def symlink_file(self) -> str:
@@ -55,8 +138,51 @@ class PartitionKey:
     @property
     def hour_key(self) -> str:
         """The matching Dagster hourly partition key, e.g. 2026-11-29-07:00."""
-        return f"{self.date}-{self.hour:02d}:00"
+        return self.event_hour.key
 
+
+# -- tables of the pipeline: one folder per table, one folder per hour --------------------------------------
+
+HOUR_FOLDER_PATTERN = "event_date=YYYY-MM-DD/event_hour=HH"  # how docs and metadata show `Hour.folder`
+
+
+def raw_folder(source: str) -> str:
+    return f"{RAW}/source={names.identifier(source, 'source name')}"
+
+
+def transformed_folder(table: str) -> str:
+    return f"{TRANSFORMED}/{names.identifier(table, 'table name')}"
+
+
+def mart_folder(mart: str) -> str:
+    return f"{MARTS}/{names.identifier(mart, 'mart name')}"
+
+
+def raw_symlink_folder(source: str) -> str:
+    """Where the catalog's raw table of a source reads its partitions' symlink manifests."""
+    return f"{SYMLINKS}/{RAW}/source={names.identifier(source, 'source name')}"
+
+
+def partition_folder(table_folder: str, hour: Hour) -> str:
+    return f"{table_folder}/{hour.folder}"
+
+
+def transformed_file(table: str, hour: Hour) -> str:
+    return f"{partition_folder(transformed_folder(table), hour)}/{DATA_FILE}"
+
+
+def mart_file(mart: str, hour: Hour) -> str:
+    return f"{partition_folder(mart_folder(mart), hour)}/{DATA_FILE}"
+
+
+def report_folder(last_hour: Hour, hours: int) -> str:
+    return f"{REPORT}/{last_hour.date}T{last_hour.hour:02d}Z-{hours}h"
+
+
+LATEST_REPORT = f"{REPORT}/latest/index.html"
+
+
+# -- the streaming job's files ------------------------------------------------------------------------------
 
 def is_stream_id(name: str) -> bool:
     return bool(_STREAM_ID.fullmatch(name))

@@ -11,7 +11,8 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
-from smartcity.lake import Lake
+from smartcity.lake import Lake, layout
+from smartcity.lake.layout import Hour
 from smartcity.report.charts import Chart, air_quality, bus_regularity, congestion_heatmap, weather_impact
 from smartcity.report.citymap import city_map
 from smartcity.report.data import ReportData, load_window
@@ -30,7 +31,7 @@ class Report:
 
 
 def report_folder(data: ReportData) -> str:
-    return f"report/{data.end:%Y-%m-%dT%H}Z-{len(data.hours)}h"
+    return layout.report_folder(Hour.of(data.end), len(data.hours))
 
 
 def build_report(lake: Lake, hours: int = 24, out: str | None = None) -> Report:
@@ -49,6 +50,6 @@ def build_report(lake: Lake, hours: int = 24, out: str | None = None) -> Report:
     target.write_bytes(html, page)
     latest = None
     if not out:
-        latest = target.path("report", "latest", "index.html")
+        latest = target.path(layout.LATEST_REPORT)
         target.write_bytes(latest, page)
     return Report(data, charts, target.uri_of(html), target.uri_of(latest) if latest else None, png_uris)

@@ -17,9 +17,7 @@ from matplotlib.figure import Figure
 from smartcity import reference
 from smartcity.contracts import WEATHER_CONDITIONS
 from smartcity.report.data import ReportData
-from smartcity_assets.marts.environment import AQI_ALERT
-from smartcity_assets.marts.traffic import CONGESTION_LEVELS
-from smartcity_assets.marts.transport import GAP_FACTOR
+from smartcity.marts import AQI_ALERT, CONGESTION_LEVELS, GAP_FACTOR
 
 DPI = 100
 CONGESTED = ("heavy", "severe")

@@ -14,9 +14,11 @@ import pandas as pd
 import pyarrow as pa
 
 from smartcity.errors import SmartcityError
-from smartcity.lake import Lake
+from smartcity.lake import Lake, layout
+from smartcity.lake.layout import Hour
+from smartcity.marts import MARTS as MART_SPECS
 
-MARTS = ("traffic_congestion", "environment", "weather_impact", "incident_response", "public_transport")
+MARTS = tuple(m.name for m in MART_SPECS)
 
 
 class ReportError(SmartcityError):
@@ -47,15 +49,15 @@ class ReportData:
 
 def _partitions(lake: Lake, mart: str, dates: set[str] | None = None) -> list[pd.Timestamp]:
     """Hours with a data file of `mart` (only within `dates` when given), oldest first."""
+    folder = layout.mart_folder(mart)
     found = []
-    for date_dir in lake.list_subdirs(lake.path("marts", mart)):
-        date = date_dir.removeprefix("event_date=")
-        if not date_dir.startswith("event_date=") or (dates is not None and date not in dates):
+    for date_dir in lake.list_subdirs(lake.path(folder)):
+        if dates is not None and date_dir.removeprefix("event_date=") not in dates:
             continue
-        for hour_dir in lake.list_subdirs(lake.path("marts", mart, date_dir)):
-            if hour_dir.startswith("event_hour=") and lake.exists(lake.path("marts", mart, date_dir, hour_dir,
-                                                                            "data.parquet")):
-                found.append(pd.Timestamp(f"{date} {hour_dir.removeprefix('event_hour=')}:00", tz="UTC"))
+        for hour_dir in lake.list_subdirs(lake.path(folder, date_dir)):
+            hour = layout.hour_of_folders(date_dir, hour_dir)
+            if hour is not None and lake.exists(lake.path(layout.mart_file(mart, hour))):
+                found.append(pd.Timestamp(hour.start))
     return sorted(found)
 
 
@@ -63,7 +65,7 @@ def _latest_hour(lake: Lake) -> pd.Timestamp | None:
     """The newest hour any mart has: only the newest date folder of each mart is listed hour by hour."""
     newest = []
     for mart in MARTS:
-        dates = [d.removeprefix("event_date=") for d in lake.list_subdirs(lake.path("marts", mart))
+        dates = [d.removeprefix("event_date=") for d in lake.list_subdirs(lake.path(layout.mart_folder(mart)))
                  if d.startswith("event_date=")]
         while dates and not (hours := _partitions(lake, mart, {dates[-1]})):
             dates.pop()  # a date folder without any data file (e.g. a write in progress): look further back
@@ -73,9 +75,8 @@ def _latest_hour(lake: Lake) -> pd.Timestamp | None:
 
 
 def _read(lake: Lake, mart: str, hours: list[pd.Timestamp]) -> pd.DataFrame:
-    paths = [lake.path("marts", mart, f"event_date={h:%Y-%m-%d}", f"event_hour={h:%H}", "data.parquet")
-             for h in hours]
-    # Hours without rows were written with untyped (null) columns: they add no rows, so leave them out.
+    paths = [lake.path(layout.mart_file(mart, Hour.of(h))) for h in hours]
+    # Hours without rows add no rows (and older ones were written with untyped columns): leave them out.
     tables = [t for t in (lake.read_parquet([p]) for p in paths) if t.num_rows]
     if not tables:
         return pd.DataFrame({"hour": pd.Series([], dtype="datetime64[ns, UTC]")})

@@ -27,7 +27,7 @@ from smartcity.errors import ConfigError
 from smartcity.lake import layout
 from smartcity.settings import Settings
 
-TRANSFORMED, MARTS, REPORT = "transformed", "marts", "report"  # zones written by the pipeline (smartcity_assets)
+TRANSFORMED, MARTS, REPORT = layout.TRANSFORMED, layout.MARTS, layout.REPORT  # zones the pipeline writes
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.()=-]+(/[A-Za-z0-9!_.()=-]+)*$")  # no wildcard may widen a policy
 

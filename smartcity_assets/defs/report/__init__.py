@@ -9,9 +9,10 @@ materialization keeps its charts in its metadata, so earlier reports stay viewab
 
 import dagster as dg
 
+from smartcity.marts import MARTS
 from smartcity.report import ReportError, build_report
 from smartcity.report.page import coverage, markdown, window_text
-from smartcity_assets.marts import MARTS
+from smartcity_assets.keys import REPORT, REPORT_KEY, mart_key
 from smartcity_assets.metadata import OWNERS
 from smartcity_assets.resources import LakeResource
 
@@ -20,7 +21,7 @@ class ReportConfig(dg.Config):
     hours: int = 24  # the window: this many hours, ending at the newest hour any mart has
 
 
-@dg.asset(key=["report", "city_report"], group_name="report", deps=[m.key for m in MARTS], kinds={"python"},
+@dg.asset(key=REPORT_KEY, group_name=REPORT, deps=[mart_key(m.name) for m in MARTS], kinds={"python"},
           owners=OWNERS,
           description="The city at a glance over the last hours of the marts: congestion by zone, road class and "
                       "hour; the road network coloured by its latest congestion with the incidents on it (type and "
@@ -47,3 +48,6 @@ def city_report(context: dg.AssetExecutionContext, config: ReportConfig, lake: L
              *(f"| {m} | {h} of {len(data.hours)} | {n:,} |" for m, h, n in coverage(data))])),
         **numbers,
     })
+
+
+defs = dg.Definitions(assets=[city_report])

@@ -1,0 +1,56 @@
+"""What a batch computation reads, as Spark DataFrames: the committed raw files of a source's hour (only files
+a commit manifest names) and hours of transformed tables. Every read of the lake by Spark goes through here."""
+
+from __future__ import annotations
+
+from smartcity.lake import Lake, layout
+from smartcity.lake.layout import Hour, PartitionKey
+from smartcity.lake.reader import LakeReader
+from smartcity.lake.schemas import RAW_FILE_SCHEMAS
+from smartcity.marts.spec import Mart
+from smartcity.spark.types import spark_from_arrow
+from smartcity.tables import TransformedTable
+
+
+def _spark_paths(lake: Lake, paths: list[str]) -> list[str]:
+    return [("s3a://" + p) if lake.is_s3 else p for p in paths]
+
+
+def raw_rows(spark, lake: Lake, source: str, hour: Hour):
+    """(DataFrame of the committed raw rows of one source's hour, number of files read)."""
+    files = LakeReader(lake).committed_files(PartitionKey.raw(source, hour))
+    schema = spark_from_arrow(RAW_FILE_SCHEMAS[source])
+    if not files:
+        return spark.createDataFrame([], schema=schema), 0
+    return spark.read.schema(schema).parquet(*_spark_paths(lake, files)), len(files)
+
+
+def transformed_rows(spark, lake: Lake, table: str, hour: Hour):
+    """One hour of a transformed table as a DataFrame, or None when that hour has no data."""
+    path = lake.path(layout.transformed_file(table, hour))
+    if not lake.exists(path):
+        return None
+    return spark.read.parquet(*_spark_paths(lake, [path]))
+
+
+def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour):
+    """(the input rows of a transformed table's hour, files read): its source's committed raw rows, or the
+    upstream table's hour — empty, in the raw schema, when there is none."""
+    if table.source:
+        return raw_rows(spark, lake, table.source, hour)
+    rows = transformed_rows(spark, lake, table.upstream_table, hour)
+    if rows is None:
+        return spark.createDataFrame([], schema=spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])), 0
+    return rows, 1
+
+
+def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:
+    """Each input table of a mart for its hour (with the hour after, where the spec says so), None when absent."""
+    out = {}
+    for spec in mart.inputs:
+        hours = [hour, hour.shifted(1)] if spec.next_hour else [hour]
+        frames = [f for f in (transformed_rows(spark, lake, spec.table, h) for h in hours) if f is not None]
+        out[spec.table] = None
+        for frame in frames:
+            out[spec.table] = frame if out[spec.table] is None else out[spec.table].unionByName(frame)
+    return out

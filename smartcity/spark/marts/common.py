@@ -1,0 +1,22 @@
+"""What every mart frame shares: its hour's partition columns, and the spec's column order."""
+
+from __future__ import annotations
+
+from smartcity.lake.layout import Hour
+from smartcity.marts.spec import Mart
+
+
+def finish(frame, mart: Mart, hour: Hour, *order: str):
+    """Add the hour's partition columns, select the spec's columns in order, sort."""
+    from pyspark.sql import functions as F
+
+    frame = frame.withColumn("event_date", F.to_date(F.lit(hour.date))).withColumn("event_hour", F.lit(hour.hour))
+    return frame.select(*mart.column_names).orderBy(*order)
+
+
+def reference_frame(spark, table, *columns):
+    """A reference table (zones, segments, routes) as a broadcast DataFrame."""
+    from pyspark.sql import functions as F
+
+    frame = spark.createDataFrame(table.to_pandas())
+    return F.broadcast(frame.select(*columns) if columns else frame)
