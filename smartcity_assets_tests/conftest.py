@@ -1,35 +1,47 @@
-"""Shared fixtures: real embedded services on free ports, in a temporary state folder."""
+"""Shared fixtures: real embedded services on free ports, in temporary state folders. Tests never share data:
+each gets its own broker (`broker_only`), its own database on the session's PostgreSQL (`warehouse`) and its
+own lake folder; what is shared (`live_stack`, `spark`) only saves start-up time."""
 
 from __future__ import annotations
 
 import os
+import uuid
 
+import psycopg2
 import pytest
+from pydantic import SecretStr
 
 # Dummy credentials for moto's S3 (set before Spark starts, so executors' Python workers inherit them).
 os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
-from smartcity import stack
-from smartcity.settings import Settings, load_settings
-from smartcity.stack import free_port
-
-
-def embedded_settings(home, **overrides) -> Settings:
-    """Settings for an embedded stack of our own: free ports, private state folder, nothing external."""
-    values = dict(home=home, broker_port=free_port(), postgres_port=free_port(),
-                  kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None)
-    return load_settings(**{**values, **overrides})
+from smartcity import stack  # noqa: E402
+from smartcity_assets_tests.helpers import embedded_settings  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def live_stack(tmp_path_factory):
-    """The embedded broker and PostgreSQL, started once for the session and stopped at the end."""
+    """The embedded broker and PostgreSQL, started once for the session and stopped at the end. Tests use it
+    through `warehouse` (a database of their own) or with topics of their own."""
     settings = embedded_settings(tmp_path_factory.mktemp("stack"))
     stack.up(settings)
     yield settings
     stack.down(settings)
+
+
+@pytest.fixture
+def warehouse(live_stack) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(live_stack.warehouse_dsn)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        yield live_stack.warehouse_dsn.rsplit("/", 1)[0] + f"/{name}"
+        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        admin.close()
 
 
 @pytest.fixture
@@ -42,12 +54,20 @@ def broker_only(tmp_path):
     broker.stop(settings, state)
 
 
+@pytest.fixture
+def pipeline(broker_only, warehouse):
+    """A broker, a lake and a warehouse database of this test's own."""
+    return broker_only.model_copy(update={"warehouse_url": SecretStr(warehouse)})
+
+
 @pytest.fixture(scope="session")
 def spark(tmp_path_factory):
     """One local Spark session for the test run (starting one costs several seconds)."""
-    from streaming.spark import spark_session
+    from smartcity.spark.session import spark_session
+    from streaming.spark import register
 
     session = spark_session(embedded_settings(tmp_path_factory.mktemp("spark"), spark_master="local[2]"),
                             "smartcity-tests")
+    register(session)
     yield session
     session.stop()

@@ -54,7 +54,7 @@ def _sql_check(rule: Rule) -> pan.Check:
         con = duckdb.connect()
         try:
             con.register("frame", frame)
-            verdict = con.execute(f"SELECT coalesce(({rule.predicate}), false) FROM frame").to_arrow_table()
+            verdict = con.sql(f"SELECT coalesce(({rule.predicate}), false) FROM frame").to_arrow_table()
         finally:
             con.close()
         return pd.Series(verdict.column(0).to_pylist(), index=frame.index, dtype=bool)

@@ -1,0 +1,233 @@
+"""Helpers shared by the test modules (fixtures live in conftest.py): settings for private embedded services,
+landing simulated events, the exactly-once assertions, running assets and sensor ticks, waiting for a
+condition, the command line, and reading what the lake and the warehouse hold."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections import Counter
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import orjson
+import pandas as pd
+import psycopg2
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from smartcity import contracts
+from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.layout import Hour
+from smartcity.lake.manifests import DataFile, Manifest
+from smartcity.lake.reader import LakeReader
+from smartcity.lake.schemas import RAW_FILE_SCHEMAS
+from smartcity.settings import Settings, load_settings
+from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
+from smartcity.stack import free_port
+from streaming.job import StreamRun, run_stream
+
+ROOT = Path(__file__).parents[1]
+HOUR_10, HOUR_11 = "2026-11-29-10:00", "2026-11-29-11:00"
+# 30 s before an hour boundary: late events (held 30 s..5 min) land in the earlier hour.
+START = datetime(2026, 11, 29, 10, 59, 30, tzinfo=timezone.utc)
+
+
+def embedded_settings(home, **overrides) -> Settings:
+    """Settings for an embedded stack of our own: free ports, private state folder, nothing external."""
+    values = dict(home=home, broker_port=free_port(), postgres_port=free_port(),
+                  kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None)
+    return load_settings(**{**values, **overrides})
+
+
+def wait_until(what: str, probe, timeout_s: float = 120, every_s: float = 0.2, alive=None, details=lambda: ""):
+    """Poll `probe()` until it returns something truthy and return that; `alive()` (when given) must stay true
+    meanwhile. Fails naming `what` (and `details()`) when the time is up."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if alive is not None and not alive():
+            raise AssertionError(f"stopped while waiting for {what}. {details()}")
+        value = probe()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"gave up waiting {timeout_s:.0f} s for {what}. {details()}")
+        time.sleep(every_s)
+
+
+# -- simulated events into Kafka and the lake -----------------------------------------------------------------
+
+def land(settings, spark, events: int, start: datetime, seed: int = 1, **extra) -> SimulationConfig:
+    """Simulate `events` into Kafka, then stream everything available into the lake."""
+    config = SimulationConfig(events=events, seed=seed, start=start, progress=False, **extra)
+    assert run_simulation(settings, config).failed == 0
+    drain(settings, spark)
+    return config
+
+
+def drain(settings, spark) -> None:
+    run_stream(settings, StreamRun(available_now=True, progress=False), spark=spark)
+
+
+def produce(settings, events: int, seed: int = 1, **extra):
+    """Simulated events from START with late (5 %) and malformed (2 %) ones, into Kafka."""
+    config = SimulationConfig(events=events, seed=seed, start=START, late_share=0.05, max_lateness_s=300,
+                              malformed_share=0.02, progress=False, **extra)
+    report = run_simulation(settings, config)
+    assert report.failed == 0
+    return config, report
+
+
+def expected_messages(config: SimulationConfig) -> list:
+    """The messages a simulation with this config sends, computed again without Kafka."""
+    stream = EventStream(config)
+    out = []
+    while stream.generated < config.events:
+        out.extend(stream.tick(config.events - stream.generated))
+    return out + stream.drain()
+
+
+def read_lake(settings) -> tuple[pa.Table, pa.Table | None]:
+    """Every committed raw row (all sources, with their partition) and every quarantined row."""
+    lake = Lake.from_settings(settings)
+    reader = LakeReader(lake)
+    raw, quarantine = [], []
+    for contract in contracts.CONTRACTS:
+        for p in reader.partitions(layout.RAW, contract.name):
+            t = reader.read_partition(p)
+            raw.append(pa.table({
+                "source": [contract.name] * t.num_rows, "event_id": t.column("event_id"),
+                "event_time": t.column("event_time"), "kafka_topic": t.column("kafka_topic"),
+                "kafka_partition": t.column("kafka_partition"), "kafka_offset": t.column("kafka_offset"),
+                "part_date": [p.date] * t.num_rows, "part_hour": [p.hour] * t.num_rows}))
+        for p in reader.partitions(layout.QUARANTINE, contract.name):
+            quarantine.append(reader.read_partition(p))
+    return pa.concat_tables(raw), (pa.concat_tables(quarantine) if quarantine else None)
+
+
+def assert_exactly_once(settings, expected: list) -> tuple[pa.Table, pa.Table | None]:
+    """The lake holds each expected message once: valid ones in the raw zone, in the hour of their event time;
+    malformed ones in the quarantine with the reason the simulator meant; every Kafka offset exactly once."""
+    raw, quarantine = read_lake(settings)
+    n_bad = sum(1 for m in expected if m.malformed)
+    n_quarantined = quarantine.num_rows if quarantine is not None else 0
+    assert raw.num_rows + n_quarantined == len(expected)
+    assert n_quarantined == n_bad
+    coords = Counter()
+    for t in (raw, quarantine):
+        if t is None:
+            continue
+        for topic, part, off in zip(*(t.column(c).to_pylist() for c in ("kafka_topic", "kafka_partition",
+                                                                          "kafka_offset"))):
+            coords[(topic, part, off)] += 1
+    assert max(coords.values()) == 1
+    per_partition = Counter((t, p) for t, p, _ in coords)
+    for (topic, part), n in per_partition.items():  # per Kafka partition: offsets 0..end-1 without gaps
+        assert {o for t, p, o in coords if (t, p) == (topic, part)} == set(range(n))
+    valid_ids = sorted(orjson.loads(m.value)["event_id"] for m in expected if not m.malformed)
+    assert sorted(raw.column("event_id").to_pylist()) == valid_ids
+    if n_bad:
+        assert Counter(quarantine.column("raw_value").to_pylist()) == Counter(m.value for m in expected if m.malformed)
+        assert Counter(quarantine.column("reason").to_pylist()) == Counter(m.expected_reason for m in expected
+                                                                           if m.malformed)
+    dates = pc.strftime(raw.column("event_time"), "%Y-%m-%d").to_pylist()
+    hours = pc.hour(raw.column("event_time")).to_pylist()
+    assert dates == raw.column("part_date").to_pylist() and hours == raw.column("part_hour").to_pylist()
+    return raw, quarantine
+
+
+def commit_raw(lake: Lake, source: str, rows: list[dict], batch: int, hour: int = 10) -> None:
+    """Write raw rows the way the streaming sink does (file + manifest), bypassing contract validation."""
+    table = pa.Table.from_pylist(rows, schema=RAW_FILE_SCHEMAS[source])
+    part = layout.PartitionKey("raw", source, "2026-11-29", hour)
+    stream = "ab" * 8
+    rel = f"{part.directory}/{layout.data_file_name(stream, batch, uuid.uuid4().hex)}"
+    size = lake.write_parquet(table, lake.path(rel))
+    manifests.commit(lake, Manifest(stream, batch, manifests.now_iso(),
+                                    [DataFile(rel, "raw", source, part.date, part.hour, len(rows), size)], []))
+
+
+def camera_row(i: int, **overrides) -> dict:
+    """A valid raw camera count (hour 10 of 2026-11-29), with `overrides`."""
+    t = datetime(2026, 11, 29, 10, 5, tzinfo=timezone.utc)
+    row = {"event_id": str(uuid.UUID(int=i, version=4)), "camera_id": "CAM-0001", "event_time": t,
+           "segment_id": "SEG-0001", "latitude": 52.34, "longitude": 4.86, "window_seconds": 60,
+           "vehicle_count": 3, "car_count": 2, "bus_count": 1, "truck_count": 0, "emergency_count": 0,
+           "mean_speed_kmh": 30.0, "kafka_topic": contracts.TRAFFIC_CAMERA.topic, "kafka_partition": 0,
+           "kafka_offset": i, "kafka_timestamp": t, "ingest_time": t}
+    row.update(overrides)
+    return row
+
+
+# -- processes -------------------------------------------------------------------------------------------------
+
+def stream_process(settings, log_path, **env) -> subprocess.Popen:
+    """`smartcity stream` in its own process group (a micro-batch every 0.5 s, at most 4,000 records each)."""
+    full = {**os.environ, "SMARTCITY_HOME": str(settings.home_dir), "SMARTCITY_BROKER_PORT": str(settings.broker_port),
+            "SMARTCITY_SPARK_MASTER": "local[2]", "SMARTCITY_TRIGGER_INTERVAL_S": "0.5",
+            "SMARTCITY_MAX_OFFSETS_PER_TRIGGER": "4000", **env}
+    return subprocess.Popen([sys.executable, "-m", "smartcity.cli", "stream"], env=full,
+                            stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def kill_group(proc: subprocess.Popen) -> None:
+    """kill -9 of a process and everything it started (the driver, its JVM and Python workers)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
+def wait_for_new_manifest(lake: Lake, proc: subprocess.Popen, timeout: float = 120) -> None:
+    start_head = manifests.head(lake)
+    wait_until("a micro-batch to be committed", lambda: manifests.head(lake) != start_head, timeout,
+               alive=lambda: proc.poll() is None)
+
+
+def smartcity(*args: str, env: dict | None = None, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
+    """The command line, in a fresh interpreter."""
+    return subprocess.run([sys.executable, "-m", "smartcity.cli", *args], capture_output=True, text=True,
+                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
+
+
+# -- Dagster ---------------------------------------------------------------------------------------------------
+
+def materialize(settings, partition_key: str, selection=None, extra_assets=(), instance=None, raise_on_error=False):
+    """One run of the code location's assets for an hour (default: the transformed group), in process."""
+    from smartcity_assets.definitions import DOMAINS
+    from smartcity_assets.resources import resources_for
+
+    assets = [a for d in DOMAINS for a in (d.assets or ())]
+    return dg.materialize([*assets, *extra_assets], partition_key=partition_key, resources=resources_for(settings),
+                          selection=selection or dg.AssetSelection.groups("transformed"), instance=instance,
+                          raise_on_error=raise_on_error)
+
+
+def sensor_tick(settings, cursor=None):
+    from smartcity_assets.defs.sensors import raw_manifest_sensor
+    from smartcity_assets.resources import LakeResource
+
+    context = dg.build_sensor_context(cursor=cursor, resources={"lake": LakeResource.from_settings(settings)})
+    return raw_manifest_sensor(context)
+
+
+# -- reading what was written ----------------------------------------------------------------------------------
+
+def read_transformed(lake: Lake, table: str, partition_key: str) -> pa.Table:
+    return lake.read_parquet([lake.path(layout.transformed_file(table, Hour.parse(partition_key)))])
+
+
+def read_raw(lake: Lake, source: str, partition_key: str) -> pa.Table:
+    return LakeReader(lake).read_partition(layout.PartitionKey.raw(source, Hour.parse(partition_key)))
+
+
+def query(dsn: str, sql: str, params=None) -> pd.DataFrame:
+    with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
+        cur.execute(sql, params)
+        return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
