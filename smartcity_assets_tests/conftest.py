@@ -5,9 +5,7 @@ own lake folder; what is shared (`live_stack`, `spark`) only saves start-up time
 from __future__ import annotations
 
 import os
-import uuid
 
-import psycopg2
 import pytest
 from pydantic import SecretStr
 
@@ -17,7 +15,7 @@ os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
 from smartcity import stack  # noqa: E402
-from smartcity_assets_tests.helpers import embedded_settings  # noqa: E402
+from smartcity_assets_tests.helpers import embedded_settings, running_broker, temporary_database  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -33,25 +31,15 @@ def live_stack(tmp_path_factory):
 @pytest.fixture
 def warehouse(live_stack) -> str:
     """The URL of a new, empty database on the session's PostgreSQL, dropped afterwards."""
-    name = f"test_{uuid.uuid4().hex[:12]}"
-    admin = psycopg2.connect(live_stack.warehouse_dsn)
-    admin.autocommit = True
-    try:
-        admin.cursor().execute(f"CREATE DATABASE {name}")
-        yield live_stack.warehouse_dsn.rsplit("/", 1)[0] + f"/{name}"
-        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
-    finally:
-        admin.close()
+    with temporary_database(live_stack.warehouse_dsn) as dsn:
+        yield dsn
 
 
 @pytest.fixture
 def broker_only(tmp_path):
     """A fresh embedded broker of its own (empty topics), with a private state folder and lake."""
-    settings = embedded_settings(tmp_path)
-    broker = stack.Broker()
-    state = broker.start(settings)
-    yield settings
-    broker.stop(settings, state)
+    with running_broker(embedded_settings(tmp_path)) as settings:
+        yield settings
 
 
 @pytest.fixture

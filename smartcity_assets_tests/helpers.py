@@ -11,6 +11,7 @@ import sys
 import time
 import uuid
 from collections import Counter
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -164,6 +165,32 @@ def camera_row(i: int, **overrides) -> dict:
     return row
 
 
+def weather_row(i: int, **overrides) -> dict:
+    """A valid raw weather reading of zone Z01's station (10:05 on 2026-11-29), with `overrides`."""
+    t = datetime(2026, 11, 29, 10, 5, tzinfo=timezone.utc)
+    row = {"event_id": str(uuid.UUID(int=10_000 + i, version=4)), "station_id": "WS-Z01", "event_time": t,
+           "zone_id": "Z01", "latitude": 52.34, "longitude": 4.86, "temperature_c": 8.0, "humidity_pct": 80.0,
+           "precipitation_mm_h": 0.0, "wind_speed_ms": 3.0, "wind_direction_deg": 270.0, "pressure_hpa": 1012.0,
+           "air_quality_index": 40, "pm25_ugm3": 8.0, "condition": "cloudy",
+           "kafka_topic": contracts.WEATHER.topic, "kafka_partition": 0, "kafka_offset": i, "kafka_timestamp": t,
+           "ingest_time": t}
+    row.update(overrides)
+    return row
+
+
+@contextmanager
+def running_broker(settings):
+    """An embedded broker of its own for `settings` (empty topics), stopped afterwards."""
+    from smartcity import stack
+
+    broker = stack.Broker()
+    state = broker.start(settings)
+    try:
+        yield settings
+    finally:
+        broker.stop(settings, state)
+
+
 # -- processes -------------------------------------------------------------------------------------------------
 
 def stream_process(settings, log_path, **env) -> subprocess.Popen:
@@ -225,6 +252,20 @@ def read_transformed(lake: Lake, table: str, partition_key: str) -> pa.Table:
 
 def read_raw(lake: Lake, source: str, partition_key: str) -> pa.Table:
     return LakeReader(lake).read_partition(layout.PartitionKey.raw(source, Hour.parse(partition_key)))
+
+
+@contextmanager
+def temporary_database(server_dsn: str):
+    """The URL of a new, empty database on the server of `server_dsn`, dropped afterwards."""
+    name = f"test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(server_dsn)
+    admin.autocommit = True
+    try:
+        admin.cursor().execute(f"CREATE DATABASE {name}")
+        yield server_dsn.rsplit("/", 1)[0] + f"/{name}"
+        admin.cursor().execute(f"DROP DATABASE {name} WITH (FORCE)")
+    finally:
+        admin.close()
 
 
 def query(dsn: str, sql: str, params=None) -> pd.DataFrame:
