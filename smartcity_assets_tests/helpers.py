@@ -191,6 +191,30 @@ def running_broker(settings):
         broker.stop(settings, state)
 
 
+@contextmanager
+def moto_server():
+    """A moto server (S3, Glue, Athena, ...) on a free port: its endpoint URL. moto keeps one state per
+    process, so it is reset when the server starts and when it stops: no test sees another's buckets."""
+    import urllib.request
+
+    from moto.server import ThreadedMotoServer
+
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
+    server.start()
+    endpoint = f"http://127.0.0.1:{port}"
+
+    def reset():
+        urllib.request.urlopen(urllib.request.Request(f"{endpoint}/moto-api/reset", method="POST"), timeout=10)
+
+    reset()
+    try:
+        yield endpoint
+    finally:
+        reset()
+        server.stop()
+
+
 # -- processes -------------------------------------------------------------------------------------------------
 
 def stream_process(settings, log_path, **env) -> subprocess.Popen:

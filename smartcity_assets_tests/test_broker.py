@@ -7,27 +7,24 @@ from datetime import datetime, timezone
 
 from smartcity import contracts
 from smartcity.kafka import partitions_of, read_topic
-from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
+from smartcity.simulator.run import SimulationConfig, run_simulation
+
+from .helpers import expected_messages
 
 
-def test_produce_and_consume_back_all_topics(live_stack):
+def test_produce_and_consume_back_all_topics(broker_only):
     config = SimulationConfig(events=30_000, seed=21, start=datetime(2026, 11, 29, 12, tzinfo=timezone.utc),
                               late_share=0.03, malformed_share=0.02, partitions=4, progress=False)
-    report = run_simulation(live_stack, config)
+    report = run_simulation(broker_only, config)
     assert report.failed == 0 and report.sent == 30_000
 
-    # The same seed regenerates exactly the messages that were sent.
-    stream = EventStream(config)
-    expected = []
-    while stream.generated < config.events:
-        expected.extend(stream.tick(config.events - stream.generated))
-    expected += stream.drain()
+    expected = expected_messages(config)  # the same seed regenerates exactly the messages that were sent
 
     for contract in contracts.CONTRACTS:
         want = Counter((m.key, m.value) for m in expected if m.topic == contract.topic)
         got = Counter()
         partitions_by_key = {}
-        for msg in read_topic(live_stack, contract.topic, idle_timeout_s=1.0):
+        for msg in read_topic(broker_only, contract.topic, idle_timeout_s=1.0):
             got[(msg.key(), msg.value())] += 1
             # keyed by entity id: all messages of one entity land in one partition (per-entity order)
             assert partitions_by_key.setdefault(msg.key(), msg.partition()) == msg.partition()
@@ -36,4 +33,4 @@ def test_produce_and_consume_back_all_topics(live_stack):
                 assert typed[contract.key].encode() == msg.key()
         assert got == want, contract.topic
         assert report.topics[contract.topic].sent == sum(want.values())
-        assert len(partitions_of(live_stack, contract.topic)) == 4
+        assert len(partitions_of(broker_only, contract.topic)) == 4

@@ -2,16 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
 
 from smartcity.stack import free_port
 
-
-def smartcity(*args: str, env: dict | None = None, cwd=None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "smartcity.cli", *args], capture_output=True, text=True,
-                          env={**os.environ, **(env or {})}, cwd=cwd, timeout=120)
+from .helpers import smartcity
 
 
 def test_bad_arguments_exit_non_zero_without_traceback(tmp_path):
@@ -46,8 +40,8 @@ def test_unreachable_broker_is_a_clear_error(tmp_path):
     assert "smartcity stack up" in result.stderr and "Traceback" not in result.stderr
 
 
-def test_simulate_command_reports_per_topic(live_stack):
-    env = {"SMARTCITY_HOME": str(live_stack.home_dir), "SMARTCITY_BROKER_PORT": str(live_stack.broker_port)}
+def test_simulate_command_reports_per_topic(broker_only):
+    env = {"SMARTCITY_HOME": str(broker_only.home_dir), "SMARTCITY_BROKER_PORT": str(broker_only.broker_port)}
     result = smartcity("simulate", "--events", "3000", "--speed", "0", "--malformed-share", "0.1",
                        "--no-progress", env=env)
     assert result.returncode == 0, result.stderr

@@ -13,7 +13,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.request
 from collections import Counter
 from datetime import datetime, timezone
 from pathlib import Path
@@ -30,42 +29,39 @@ from smartcity import contracts, stack
 from smartcity.errors import AccessDenied, BrokerUnavailable, SmartcityError
 from smartcity.kafka import read_topic
 from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.layout import Hour
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.retry import LakeUnavailable
+from smartcity.marts import ENVIRONMENT
 from smartcity.simulator.run import SimulationConfig, run_simulation
-from smartcity.stack import free_port
-from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
-from smartcity_assets.catalog import CATALOG, catalog_key
-from smartcity_assets.marts import ENVIRONMENT, MARTS, TRAFFIC_CONGESTION
-from smartcity_assets.raw import RAW_SPECS
-from smartcity_assets.resources import LakeResource, resources_for
-from smartcity_assets.sensors import raw_manifest_sensor
-from smartcity_assets.transformed import TRANSFORMED, transformed_key
-from streaming.job import StreamRun, run_stream
+from smartcity.warehouse.base import PartitionData, WarehouseUnavailable
+from smartcity.warehouse.postgres import PostgresWarehouse
+from smartcity_assets.keys import mart_key, transformed_catalog_key, transformed_key
 
-from .conftest import embedded_settings
 from .fault_proxy import FaultProxy, Rule
-from .test_assets import HOUR_10, HOUR_11, _camera_row, _commit_raw, land, materialize
-from .test_streaming import (
+from .helpers import (
+    HOUR_10,
+    HOUR_11,
+    ROOT,
     START,
-    _stream_process,
-    _wait_for_new_manifest,
     assert_exactly_once,
+    camera_row,
+    commit_raw,
+    drain,
+    embedded_settings,
     expected_messages,
+    kill_group,
+    land,
+    materialize,
+    moto_server,
     produce,
+    sensor_tick,
+    stream_process,
+    wait_for_new_manifest,
+    wait_until,
 )
 
-ROOT = Path(__file__).parents[1]
-ENVIRONMENT_KEY = dg.AssetKey(["marts", ENVIRONMENT.name])
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    os.killpg(proc.pid, signal.SIGKILL)  # the driver, its JVM and Python workers
-    proc.wait()
-
-
-def _drain(settings, spark) -> None:
-    run_stream(settings, StreamRun(available_now=True, progress=False), spark=spark)
+ENVIRONMENT_KEY = mart_key(ENVIRONMENT.name)
 
 
 class SteadyProducer(threading.Thread):
@@ -124,42 +120,43 @@ def _kill_between_write_and_commit(lake: Lake, proc: subprocess.Popen, timeout: 
     """Wait until executors wrote files of a batch the driver has not committed, then kill -9 at once.
     True if that batch was still uncommitted after the kill (the kill really fell inside the batch)."""
     before = _uncommitted_batches(lake)  # orphans of earlier kills
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline and proc.poll() is None:
-        pending = _uncommitted_batches(lake) - before
-        if pending:
-            _kill(proc)
-            return bool(pending & _uncommitted_batches(lake))
-        time.sleep(0.01)
-    _kill(proc)
-    return False
+    try:
+        pending = wait_until("files of a batch not yet committed", lambda: _uncommitted_batches(lake) - before,
+                             timeout, every_s=0.01, alive=lambda: proc.poll() is None)
+    except AssertionError:
+        kill_group(proc)
+        return False
+    kill_group(proc)
+    return bool(pending & _uncommitted_batches(lake))
 
 
 def test_stream_killed_9_repeatedly_under_load_lands_everything_exactly_once(broker_only, spark, tmp_path):
-    """A producer runs at a steady rate while the stream is kill -9'd four times: during start-up, twice
-    between a batch's file writes and its commit, and at a random moment after a commit."""
+    """A producer runs at a steady rate while the stream is kill -9'd: during start-up, at a random moment after
+    a commit, and between a batch's file writes and its commit (tried until one kill is seen to land there)."""
     lake = Lake.from_settings(broker_only)
     producer = SteadyProducer(broker_only, rate=1_000, late_share=0.05, max_lateness_s=300, malformed_share=0.05)
     producer.start()
     rng = random.Random(7)
-    killed_mid_batch = 0
-    for point in ("start-up", "mid-batch", "after a commit", "mid-batch"):
-        proc = _stream_process(broker_only, tmp_path / "stream.log")
+    killed_mid_batch = False
+    for point in ("start-up", "after a commit", "mid-batch", "mid-batch", "mid-batch"):
+        if point == "mid-batch" and killed_mid_batch:
+            break
+        proc = stream_process(broker_only, tmp_path / "stream.log")
         try:
             if point == "start-up":
                 time.sleep(rng.uniform(2.0, 6.0))
             else:
-                _wait_for_new_manifest(lake, proc)
+                wait_for_new_manifest(lake, proc)
                 if point == "mid-batch":
-                    killed_mid_batch += _kill_between_write_and_commit(lake, proc)
+                    killed_mid_batch = _kill_between_write_and_commit(lake, proc)
                 else:
                     time.sleep(rng.uniform(0.0, 1.5))
         finally:
             if proc.poll() is None:
-                _kill(proc)
+                kill_group(proc)
     expected = producer.finish()
-    assert killed_mid_batch >= 1  # at least one kill left written files of an uncommitted batch behind
-    _drain(broker_only, spark)
+    assert killed_mid_batch  # a kill left written files of an uncommitted batch behind
+    drain(broker_only, spark)
     assert _orphan_files(lake)  # ... which are still in the lake (replays wrote new ones) and never read:
     assert_exactly_once(broker_only, expected)
 
@@ -169,30 +166,21 @@ def test_stream_killed_9_repeatedly_under_load_lands_everything_exactly_once(bro
 @pytest.fixture
 def s3(broker_only):
     """Settings for a lake on moto's S3 reached through a FaultProxy; clients time out after 1 s."""
-    from moto.server import ThreadedMotoServer
-
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port)
-    server.start()
-    urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
-    proxy = FaultProxy(port, hold_s=2.5).start()  # moto's state is per process: reset above
-    try:
-        boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1").create_bucket(
-            Bucket="city-lake")
-        settings = broker_only.model_copy(update={
-            "lake_uri": "s3://city-lake/smartcity", "s3_endpoint_url": proxy.url, "s3_max_attempts": 2,
-            "s3_timeout_s": 1.0, "lake_retries": 2, "lake_retry_backoff_s": 0.2})
-        yield settings, proxy
-    finally:
-        proxy.stop()
-        urllib.request.urlopen(urllib.request.Request(f"http://127.0.0.1:{port}/moto-api/reset", method="POST"))
-        server.stop()
+    with moto_server() as endpoint:
+        proxy = FaultProxy(int(endpoint.rsplit(":", 1)[1]), hold_s=2.5).start()
+        try:
+            boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="city-lake")
+            settings = broker_only.model_copy(update={
+                "lake_uri": "s3://city-lake/smartcity", "s3_endpoint_url": proxy.url, "s3_max_attempts": 2,
+                "s3_timeout_s": 1.0, "lake_retries": 2, "lake_retry_backoff_s": 0.2})
+            yield settings, proxy
+        finally:
+            proxy.stop()
 
 
 def _sensor_tick(settings):
-    context = dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)})
-    tick = raw_manifest_sensor(context)
+    tick = sensor_tick(settings)
     return sorted(r.run_key for r in tick.run_requests), sorted(
         (e.asset_key.to_user_string(), e.partition, e.metadata["rows_added"].value) for e in tick.asset_events)
 
@@ -208,7 +196,7 @@ def test_transient_store_errors_in_writer_commit_and_listing_are_retried(s3, spa
         Rule("HEAD", r"/_manifests/raw/.*/000000000000\.json", "slowdown", 2),  # manifest commit (driver)
         Rule("POST", r"/_manifests/raw/.*/000000000001\.json\?uploadId", "lost_response", 1),
         Rule("PUT", r"/_manifests/raw/.*/000000000002\.json\?partNumber", "internal", 3))
-    _drain(settings.model_copy(update={"max_offsets_per_trigger": 1_000}), spark)
+    drain(settings.model_copy(update={"max_offsets_per_trigger": 1_000}), spark)
     assert [r.hits for r in rules] == [r.count for r in rules]  # every fault was really injected
     assert_exactly_once(settings, expected_messages(config))
     assert sorted(manifests.head(Lake.from_settings(settings)).values()) == [3]  # batches 0..3, each once
@@ -232,14 +220,14 @@ def test_a_commit_whose_answer_was_lost_keeps_its_files_and_is_not_repeated(s3, 
     with pytest.raises(SmartcityError, match=r"the streaming query failed: LakeUnavailable: the lake at "
                                              r"s3://city-lake/smartcity kept failing while writing "
                                              r"_manifests/raw/\w+/000000000000\.json"):
-        _drain(settings, spark)
+        drain(settings, spark)
     assert lost.hits > settings.lake_retries  # every try of the commit lost its answer
     lake = Lake.from_settings(settings)
     stream = next(iter(manifests.head(lake)))
     committed = manifests.read(lake, stream, 0)
     assert committed is not None and all(lake.exists(lake.path(f.path)) for f in committed.files)
     proxy.clear()
-    _drain(settings, spark)
+    drain(settings, spark)
     assert_exactly_once(settings, expected_messages(config))
     assert manifests.read(lake, stream, 0).files == committed.files  # the first commit stands
 
@@ -258,14 +246,14 @@ def test_a_permanently_failing_store_fails_the_query_clearly_and_commits_nothing
     started = time.monotonic()
     with pytest.raises(SmartcityError, match=r"the streaming query failed: LakeUnavailable: the lake at "
                                              r"s3://city-lake/smartcity kept failing while writing (raw|quarantine)/"
-                                             r".*SlowDown|SLOW_DOWN"):
-        _drain(settings, spark)
+                                             r".*(SlowDown|SLOW_DOWN)"):
+        drain(settings, spark)
     assert failing.hits >= settings.s3_max_attempts * (settings.lake_retries + 1)
     print(f"failed after {time.monotonic() - started:.1f} s and {failing.hits} refused requests")
     assert manifests.head(lake) == {} and LakeReader(lake).partitions(layout.RAW, "gps") == []
     # the store recovers: the same batch runs again and lands everything once
     proxy.clear()
-    _drain(settings, spark)
+    drain(settings, spark)
     assert_exactly_once(settings, expected_messages(config))
 
 
@@ -273,14 +261,12 @@ def test_a_permanently_failing_store_fails_the_query_clearly_and_commits_nothing
 
 def _wait_for_log(path: Path, pattern: str, proc: subprocess.Popen, timeout: float = 90, after: int = 0) -> int:
     """Wait until the log (from byte `after`) matches; return the log's size then."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        text = path.read_text(errors="replace") if path.exists() else ""
-        if re.search(pattern, text[after:]):
-            return len(text)
-        assert proc.poll() is None, f"the streaming process died:\n{text[-3000:]}"
-        time.sleep(0.3)
-    raise AssertionError(f"{pattern!r} never appeared in {path}")
+    def text() -> str:
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    wait_until(f"{pattern!r} in {path}", lambda: re.search(pattern, text()[after:]), timeout, every_s=0.3,
+               alive=lambda: proc.poll() is None, details=lambda: text()[-3000:])
+    return len(text())
 
 
 def test_stream_waits_for_the_broker_at_start_and_through_an_outage(tmp_path, spark):
@@ -290,14 +276,14 @@ def test_stream_waits_for_the_broker_at_start_and_through_an_outage(tmp_path, sp
     settings = embedded_settings(tmp_path)
     lake = Lake.from_settings(settings)
     log = tmp_path / "stream.log"
-    proc = _stream_process(settings, log)
+    proc = stream_process(settings, log)
     broker, state = stack.Broker(), None
     try:
         _wait_for_log(log, rf"waiting for the Kafka broker at 127\.0\.0\.1:{settings.broker_port}", proc)
         state = broker.start(settings)
         producer = SteadyProducer(settings, rate=1_000, malformed_share=0.02)
         producer.start()
-        _wait_for_new_manifest(lake, proc)
+        wait_for_new_manifest(lake, proc)
         mark = len(log.read_text(errors="replace"))
         os.kill(state.pid, signal.SIGSTOP)
         try:
@@ -305,12 +291,12 @@ def test_stream_waits_for_the_broker_at_start_and_through_an_outage(tmp_path, sp
             time.sleep(3)
         finally:
             os.kill(state.pid, signal.SIGCONT)
-        _wait_for_new_manifest(lake, proc)  # still alive, and committing again
+        wait_for_new_manifest(lake, proc)  # still alive, and committing again
         expected = producer.finish()
     finally:
-        _kill(proc)
+        kill_group(proc)
     try:
-        _drain(settings, spark)
+        drain(settings, spark)
         assert_exactly_once(settings, expected)
     finally:
         broker.stop(settings, state)
@@ -401,15 +387,13 @@ def _partition_rows(dsn: str, table: str, hour: int) -> list[tuple]:
 
 
 def _wait_for_blocked_delete(dsn: str, table: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def blocked() -> int:
         with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
             cur.execute("SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE %s",
                         (f"DELETE FROM {table}%",))
-            if cur.fetchone()[0]:
-                return
-        time.sleep(0.1)
-    raise AssertionError("the mart load never reached its DELETE")
+            return cur.fetchone()[0]
+
+    wait_until("the mart load to reach its DELETE (waiting on a row lock)", blocked, timeout, every_s=0.1)
 
 
 def test_warehouse_dies_mid_load_then_the_retry_leaves_exactly_one_copy(broker_only, spark, tmp_path):
@@ -442,8 +426,8 @@ def test_warehouse_dies_mid_load_then_the_retry_leaves_exactly_one_copy(broker_o
                          _failure_message(outcome["result"]), re.S)
         # while it is down, a load fails at once and says where it could not connect
         with pytest.raises(WarehouseUnavailable, match=r"cannot connect to the warehouse at 127\.0\.0\.1"):
-            PostgresWarehouse(dsn).replace_partition(ENVIRONMENT, {"event_date": "2026-11-29", "event_hour": 10},
-                                                     pa.table({c.name: [] for c in ENVIRONMENT.columns}))
+            empty = pa.schema([c.arrow_field() for c in ENVIRONMENT.columns]).empty_table()
+            PostgresWarehouse(dsn).replace_partition(ENVIRONMENT, PartitionData(Hour.parse(HOUR_10), empty, ""))
 
         state = postgres.start(pg_settings)
         assert _partition_rows(dsn, ENVIRONMENT.qualified, 10) == first  # the interrupted load left no trace
@@ -455,27 +439,26 @@ def test_warehouse_dies_mid_load_then_the_retry_leaves_exactly_one_copy(broker_o
 
 # -- a blocking check failing on one partition ---------------------------------------------------------------
 
-def test_a_failing_blocking_check_stops_only_that_partitions_downstream(tmp_path, live_stack, spark):
-    settings = embedded_settings(tmp_path, warehouse_url=live_stack.warehouse_dsn)
+def test_a_failing_blocking_check_stops_only_that_partitions_downstream(tmp_path, warehouse, spark):
+    settings = embedded_settings(tmp_path, warehouse_url=warehouse)
     lake = Lake.from_settings(settings)
-    bad = [_camera_row(i) for i in range(10)] + [_camera_row(100 + i, vehicle_count=9) for i in range(3)]
+    bad = [camera_row(i) for i in range(10)] + [camera_row(100 + i, vehicle_count=9) for i in range(3)]
     t11 = datetime(2026, 11, 29, 11, 5, tzinfo=timezone.utc)
-    good = [_camera_row(200 + i, event_time=t11, ingest_time=t11) for i in range(10)]
-    _commit_raw(lake, "traffic_camera", bad, batch=0)
-    _commit_raw(lake, "traffic_camera", good, batch=1, hour=11)
-    keys = [transformed_key("traffic_camera"), catalog_key("transformed_traffic_camera"),
-            dg.AssetKey(["marts", TRAFFIC_CONGESTION.name])]
+    good = [camera_row(200 + i, event_time=t11, ingest_time=t11) for i in range(10)]
+    commit_raw(lake, "traffic_camera", bad, batch=0)
+    commit_raw(lake, "traffic_camera", good, batch=1, hour=11)
+    keys = [transformed_key("traffic_camera"), transformed_catalog_key("traffic_camera"),
+            mart_key("traffic_congestion")]
     instance = dg.DagsterInstance.ephemeral()
-    results = {hour: dg.materialize([*RAW_SPECS, *TRANSFORMED, *CATALOG, *MARTS], partition_key=hour,
-                                    resources=resources_for(settings), selection=dg.AssetSelection.assets(*keys),
-                                    instance=instance, raise_on_error=False) for hour in (HOUR_10, HOUR_11)}
+    results = {hour: materialize(settings, hour, selection=dg.AssetSelection.assets(*keys), instance=instance)
+               for hour in (HOUR_10, HOUR_11)}
     failed = [e.check_name for e in results[HOUR_10].get_asset_check_evaluations() if not e.passed]
     assert failed == ["counts_add_up"]
     assert all(e.passed for e in results[HOUR_11].get_asset_check_evaluations())
     materialized = {k: instance.get_materialized_partitions(k) for k in keys}
     assert materialized == {keys[0]: {HOUR_10, HOUR_11}, keys[1]: {HOUR_11}, keys[2]: {HOUR_11}}
-    assert not lake.exists(lake.path("marts/traffic_congestion/event_date=2026-11-29/event_hour=10/data.parquet"))
-    assert lake.exists(lake.path("marts/traffic_congestion/event_date=2026-11-29/event_hour=11/data.parquet"))
+    assert not lake.exists(lake.path(layout.mart_file("traffic_congestion", Hour.parse(HOUR_10))))
+    assert lake.exists(lake.path(layout.mart_file("traffic_congestion", Hour.parse(HOUR_11))))
 
 
 # -- sustained poison messages ---------------------------------------------------------------------------------
@@ -488,7 +471,7 @@ def test_sustained_poison_messages_cost_only_their_quarantine_writes(broker_only
                               progress=False)
     assert run_simulation(broker_only, config).failed == 0
     per_batch = 6_000
-    _drain(broker_only.model_copy(update={"max_offsets_per_trigger": per_batch}), spark)
+    drain(broker_only.model_copy(update={"max_offsets_per_trigger": per_batch}), spark)
     _, quarantine = assert_exactly_once(broker_only, expected_messages(config))
     assert quarantine.num_rows == 6_000
     found, _ = manifests.list_after(Lake.from_settings(broker_only), manifests.Cursor())

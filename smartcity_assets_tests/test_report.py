@@ -17,35 +17,34 @@ from matplotlib import image as mpimg
 
 from smartcity import reference
 from smartcity.contracts import INCIDENT_TYPES, WEATHER_CONDITIONS
-from smartcity.lake import Lake
+from smartcity.lake import Lake, layout
+from smartcity.lake.layout import Hour
+from smartcity.marts import (
+    CONGESTION_LEVELS,
+    ENVIRONMENT,
+    INCIDENT_RESPONSE,
+    PUBLIC_TRANSPORT,
+    TRAFFIC_CONGESTION,
+    WEATHER_IMPACT,
+    Mart,
+)
 from smartcity.report import ReportError, build_report
 from smartcity.report.build import CHARTS
-from smartcity.warehouse.tables import MartTable
-from smartcity_assets.marts import ENVIRONMENT, INCIDENT_RESPONSE, PUBLIC_TRANSPORT, TRAFFIC_CONGESTION, WEATHER_IMPACT
-from smartcity_assets.marts.build import catalog_table
-from smartcity_assets.marts.traffic import CONGESTION_LEVELS
-from smartcity_assets.report import city_report
+from smartcity_assets.defs.report import city_report
 from smartcity_assets.resources import LakeResource
 
-from .test_cli import smartcity
-
-ARROW = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
-         "timestamp": pa.timestamp("us", tz="UTC"), "date": pa.date32()}
+from .helpers import smartcity
 FIRST = pd.Timestamp("2026-11-28 06:00", tz="UTC")
 HOURS = 30  # written; the report shows the last 24
 MISSING = pd.Timestamp("2026-11-29 03:00", tz="UTC")  # the traffic mart has not computed this hour
 QUIET = pd.Timestamp("2026-11-29 04:00", tz="UTC")  # an hour without incidents: a file without rows
 
 
-def write_partition(lake: Lake, table: MartTable, hour: pd.Timestamp, rows: list[dict]) -> None:
-    """One hour of a mart where its asset writes it; an hour without rows as the asset writes it (untyped)."""
-    path = f"{catalog_table(table).partition_location(f'{hour:%Y-%m-%d}', hour.hour)}/data.parquet"
-    if rows:
-        schema = pa.schema([(c.name, ARROW[c.type]) for c in table.columns])
-        data = pa.Table.from_pylist([{"event_date": hour.date(), "event_hour": hour.hour, **r} for r in rows], schema)
-    else:
-        data = pa.table({c.name: [] for c in table.columns})
-    lake.write_parquet(data, lake.path(path))
+def write_partition(lake: Lake, mart: Mart, hour: pd.Timestamp, rows: list[dict]) -> None:
+    """One hour of a mart where its asset writes it, in the mart's column types (an hour without rows too)."""
+    schema = pa.schema([c.arrow_field() for c in mart.columns])
+    data = pa.Table.from_pylist([{"event_date": hour.date(), "event_hour": hour.hour, **r} for r in rows], schema)
+    lake.write_parquet(data, lake.path(layout.mart_file(mart.name, Hour.of(hour))))
 
 
 def level(ratio: float) -> str:

@@ -22,6 +22,7 @@ import secrets
 import subprocess
 import sys
 import traceback
+from contextlib import contextmanager
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -35,7 +36,7 @@ from psycopg2.extensions import make_dsn, parse_dsn
 from smartcity.catalog.glue import GlueCatalog
 from smartcity.catalog.local import LocalCatalog
 from smartcity.catalog.query import athena_query
-from smartcity.catalog.tables import TableDef
+from smartcity.catalog.tables import TableDef, transformed_table
 from smartcity.errors import AccessDenied, ConfigError
 from smartcity.kafka import admin_client, ensure_topics, make_producer, partitions_of
 from smartcity.lake import Lake, layout, manifests
@@ -44,19 +45,22 @@ from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
 from smartcity.stack import free_port
-from smartcity.warehouse.postgres import PostgresWarehouse, WarehouseUnavailable
+from smartcity.lake.layout import Hour
+from smartcity.marts import TRAFFIC_CONGESTION, Mart
+from smartcity.tables import TABLES
+from smartcity.warehouse.base import WarehouseUnavailable
+from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.redshift import RedshiftWarehouse
-from smartcity.warehouse.tables import MartTable, identifier
-from smartcity_assets.catalog import CATALOG, CatalogResource, catalog_key, table_def
-from smartcity_assets.marts import TRAFFIC_CONGESTION
-from smartcity_assets.partitions import date_hour
-from smartcity_assets.resources import LakeResource
-from smartcity_assets.transformed import TABLES, read_transformed, transformed_path
+from smartcity.warehouse.sql import identifier
+from smartcity_assets.defs.catalog import CATALOG_ASSETS
+from smartcity_assets.keys import raw_catalog_key, transformed_catalog_key
+from smartcity_assets.resources import CatalogResource, LakeResource
 from streaming.kafka_source import client_config
 from streaming.lake_sink import LakeStreamWriter
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
 
+from .helpers import read_transformed
 from .moto_iam import EnforcingAws, scoped_authorization
 
 START = datetime(2026, 11, 29, 10, 10, tzinfo=timezone.utc)
@@ -65,8 +69,9 @@ STREAM = "00000000000000aa"
 WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pipeline",
                                      "smartcity-warehouse-loader", "smartcity-analyst")
 DENIED = r"access denied: cannot {}.*the AWS credentials in use lack permission"
-GPS_CATALOG = next(a for a in CATALOG if a.key == catalog_key("transformed_gps"))
-MART = "marts/traffic_congestion/event_date=2026-11-29/event_hour=10/data.parquet"
+GPS_CATALOG = next(a for a in CATALOG_ASSETS if a.key == transformed_catalog_key("gps"))
+MART = layout.mart_file("traffic_congestion", Hour.parse(HOUR))
+GPS_TRANSFORMED = layout.transformed_file("gps", Hour.parse(HOUR))
 
 
 def aws_settings(endpoint: str, home: Path, **overrides):
@@ -109,11 +114,10 @@ class Platform:
         return GlueCatalog(database, self.settings.lake, self.settings.aws_region, self.settings.aws_endpoint_url)
 
 
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
+@contextmanager
+def running_platform(home: Path):
     """Roles created from the rendered policies; the streaming writer has landed one micro-batch and the
     pipeline has written the transformed partition and a mart's lake copy of its hour."""
-    home = tmp_path_factory.mktemp("iam")
     with pytest.MonkeyPatch.context() as monkeypatch:
         scoped_authorization(monkeypatch)
         aws = EnforcingAws()
@@ -137,13 +141,20 @@ def platform(tmp_path_factory):
             with p.acting_as(PIPELINE):
                 lake = p.lake()
                 gps = LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
-                lake.write_parquet(gps, lake.path(transformed_path("gps", HOUR)))
+                lake.write_parquet(gps, lake.path(GPS_TRANSFORMED))
                 lake.write_parquet(pa.table({"segment_id": ["SEG-0001"], "vehicles": [3]}), lake.path(MART))
                 p.catalog_run = dg.materialize([GPS_CATALOG], partition_key=HOUR,
                                                resources={"catalog": p.catalog_resource("smartcity")})
             yield p
         finally:
             aws.stop()
+
+
+@pytest.fixture
+def platform(tmp_path):
+    """A platform of the test's own (moto keeps one state per process: a shared one could not stay apart)."""
+    with running_platform(tmp_path) as p:
+        yield p
 
 
 def committed_rows(p: Platform) -> int:
@@ -206,7 +217,7 @@ def test_streaming_writer_appends_raw_zone_and_nothing_else(platform, caplog):
         assert "may not delete" in caplog.text
         raw_file = lake.path(next(f.path for f in batch.files if f.zone == "raw"))
         with pytest.raises(AccessDenied, match=DENIED.format(r"write s3://city-lake/smartcity/transformed/")):
-            lake.write_parquet(pa.table({"x": [1]}), lake.path(transformed_path("gps", HOUR)))
+            lake.write_parquet(pa.table({"x": [1]}), lake.path(GPS_TRANSFORMED))
         with pytest.raises(AccessDenied, match=DENIED.format("delete s3://city-lake/smartcity/raw/")):
             lake.delete(raw_file)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/raw/")):
@@ -230,7 +241,7 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
         assert result.success
         assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
         # the raw table: the pipeline writes the partition's symlink manifest and registers it
-        raw_catalog = next(a for a in CATALOG if a.key == catalog_key("raw_gps"))
+        raw_catalog = next(a for a in CATALOG_ASSETS if a.key == raw_catalog_key("gps"))
         lake_resource = LakeResource(uri=p.settings.lake, s3_endpoint_url=p.settings.s3_endpoint_url,
                                      region=p.settings.aws_region)
         assert dg.materialize([raw_catalog], partition_key=HOUR, resources={
@@ -245,7 +256,7 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/quarantine/")):
             lake.read_bytes(lake.path(next(f.path for f in found[0].files if f.zone == "quarantine")))
         with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database other_db")):
-            p.glue("other_db").register_table(table_def(TABLES[0]))
+            p.glue("other_db").register_table(transformed_table(TABLES[0]))
 
         # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
         failed = dg.materialize([GPS_CATALOG], partition_key=HOUR,
@@ -291,12 +302,12 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
             p.glue("other_db").partitions("anything")
         analyst = "as arn:aws:sts::123456789012:assumed-role/smartcity-analyst"
         with pytest.raises(AccessDenied, match=DENIED.format(f"create the Glue database smartcity .*{analyst}")):
-            p.glue().register_table(table_def(TABLES[0]))
+            p.glue().register_table(transformed_table(TABLES[0]))
         # (moto does not evaluate the s3:prefix condition on listing, so the manifest read is what fails here)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/_manifests/raw/")):
             LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
         with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/transformed/")):
-            lake.write_parquet(pa.table({"x": [1]}), lake.path(transformed_path("gps", HOUR)))
+            lake.write_parquet(pa.table({"x": [1]}), lake.path(GPS_TRANSFORMED))
 
     # the command line reports the denial in one line, no traceback
     env = {**os.environ, **p.aws.keys[ANALYST].env(), "SMARTCITY_ENV": "aws", "SMARTCITY_HOME": str(p.settings.home),
@@ -317,7 +328,7 @@ def test_no_role_deletes_lake_data(platform, role):
         (batch,), _ = manifests.list_after(p.lake(), manifests.Cursor())
     with p.acting_as(role):
         lake = p.lake()
-        for path in (batch.files[0].path, transformed_path("gps", HOUR), MART,
+        for path in (batch.files[0].path, GPS_TRANSFORMED, MART,
                      layout.manifest_path(STREAM, 0)):
             with pytest.raises(AccessDenied, match=DENIED.format("delete")):
                 lake.delete(lake.path(path))
@@ -392,7 +403,7 @@ def test_ssl_settings_pass_through_to_the_warehouse_connection():
     assert "sslmode" not in effective(PostgresWarehouse(url))
     with pytest.raises(ConfigError, match="sslmode=disable .*weaker than require"):
         effective(RedshiftWarehouse(url + "?sslmode=disable", role))
-    with pytest.raises(ValueError, match="IAM role ARN"):  # the role is quoted into COPY: nothing else gets in
+    with pytest.raises(ConfigError, match="IAM role ARN"):  # the role is quoted into COPY: nothing else gets in
         RedshiftWarehouse(url, role + "' CREDENTIALS 'x")
 
 
@@ -438,10 +449,9 @@ def test_dagster_definitions_carry_no_secret(secret_env, env, monkeypatch):
     monkeypatch.setenv("SMARTCITY_LAKE_URI", "s3://city-lake/smartcity" if env == "aws" else "")
     from dagster._core.remote_representation.external_data import RepositorySnap
 
-    from smartcity_assets.marts import MARTS
-    from smartcity_assets.resources import resources_for
+    from smartcity_assets.definitions import definitions_for
 
-    defs = dg.Definitions(assets=[*CATALOG, *MARTS], resources=resources_for(load_settings()))
+    defs = definitions_for(load_settings())
     snapshot = serialize_value(RepositorySnap.from_def(defs.get_repository_def()))
     assert "SMARTCITY_WAREHOUSE_URL" in snapshot  # the warehouse resource is there, by the variable's name
     assert_no_secret(snapshot)
@@ -487,14 +497,16 @@ BAD_NAMES = ["gps\n", "GPS", "gps;drop table x", "../raw", 'a"b', "a'b", "", "x"
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
 def test_unsafe_names_are_refused_everywhere_they_could_reach(bad, tmp_path):
-    column = table_def(TABLES[0]).columns[0]
+    column = transformed_table(TABLES[0]).columns[0]
     attempts = {
         "SQL identifier": lambda: identifier(bad),
-        "warehouse table": lambda: MartTable(bad, "d", ()).qualified,
+        "mart": lambda: Mart(bad, "d", TRAFFIC_CONGESTION.columns, (), "segment_id").qualified,
         "raw partition": lambda: layout.PartitionKey("raw", bad, "2026-11-29", 10),
         "catalog table": lambda: TableDef(bad, "transformed/gps", "d", (column,)),
         "catalog folder": lambda: TableDef("t", f"transformed/{bad}", "d", (column,)),
         "catalog column": lambda: TableDef("t", "transformed/t", "d", (column.__class__(bad, "string", "c"),)),
+        "transformed file": lambda: layout.transformed_file(bad, Hour.parse(HOUR)),
+        "mart file": lambda: layout.mart_file(bad, Hour.parse(HOUR)),
         "Glue database": lambda: GlueCatalog(bad, "s3://city-lake/smartcity"),
     }
     for what, attempt in attempts.items():
@@ -517,12 +529,13 @@ def test_partition_values_and_stream_ids_are_checked():
         with pytest.raises(ValueError, match="not a partition"):
             layout.PartitionKey("raw", "gps", date, hour)
         with pytest.raises(ValueError, match="not a partition"):
-            table_def(TABLES[0]).partition_location(date, hour)
+            Hour(date, hour)
     for stream in ("../../x", "0123456789ABCDEF", "0123456789abcdef/"):
         with pytest.raises(ValueError, match="not a stream id"):
             layout.manifest_path(stream, 1)
-    with pytest.raises(ValueError, match="not an hourly partition key"):
-        date_hour("2026-11-29-10:00/../../raw")
+    for key in ("2026-11-29-10:00/../../raw", "2026-11-29-1a:00", "2026-11-29 10:00", "2026-13-29-10:00"):
+        with pytest.raises(ValueError, match="not an hourly partition key|not a partition date"):
+            Hour.parse(key)
     for bad in ["s3://city-lake/x'; DROP TABLE y; --", "s3://city-lake/x\\' y", "s3://city-lake/"]:
         with pytest.raises(ValueError, match="plain s3://"):
             RedshiftWarehouse("postgresql://h/db", "arn:aws:iam::123456789012:role/r").copy_sql("staging_x", bad)
@@ -545,11 +558,9 @@ def test_local_catalog_quotes_the_lake_path_it_reads(tmp_path):
     """A lake folder with a quote in its name still gives a working view (the path is a SQL literal)."""
     root = tmp_path / "o'brien's lake"
     lake = Lake(root.as_uri())
-    definition = table_def(TABLES[0])
-    types = {"string": pa.string(), "int": pa.int32(), "bigint": pa.int64(), "double": pa.float64(),
-             "timestamp": pa.timestamp("us", tz="UTC")}
-    rows = pa.table({c.name: pa.nulls(2, types[c.type]) for c in definition.columns})
-    lake.write_parquet(rows, lake.path(definition.partition_location("2026-11-29", 10), "data.parquet"))
+    definition = transformed_table(TABLES[0])
+    rows = pa.table({c.name: pa.nulls(2, c.arrow_field().type) for c in TABLES[0].columns})
+    lake.write_parquet(rows, lake.path(definition.partition_location(Hour.parse(HOUR)), "data.parquet"))
     catalog = LocalCatalog(tmp_path / "catalog.duckdb", root)
     assert catalog.register_table(definition) == "created"
     con = catalog.connect(read_only=True)

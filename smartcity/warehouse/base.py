@@ -109,7 +109,8 @@ class Warehouse(ABC):
     def replace_partition(self, mart: Mart, data: PartitionData) -> int:
         """Load `data` as the whole content of its partition, in one transaction; returns rows loaded."""
         staging = sql.identifier(f"staging_{mart.name}")
-        with self.transaction(f"loading {mart.qualified} ({data.hour.key})") as cur:
+        where = ", ".join(f"{k}={v}" for k, v in data.hour.values.items())
+        with self.transaction(f"loading {mart.qualified} ({where})") as cur:
             cur.execute(sql.staging_sql(mart, staging))
             self.stage(cur, mart, staging, data)
             for statement in sql.replace_partition_sql(mart, staging):
