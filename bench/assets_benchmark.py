@@ -25,6 +25,7 @@ from datetime import datetime, timezone
 
 import pyarrow as pa
 import pyarrow.compute as pc
+from dagster_run import RUN  # bench/ is on sys.path when run as a script
 
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest
@@ -33,8 +34,6 @@ from smartcity.simulator.run import EventStream, SimulationConfig
 from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
-
-from dagster_run import RUN  # bench/ is on sys.path when run as a script
 
 HOUR = "2026-11-28-10:00"
 
@@ -95,8 +94,8 @@ def pyarrow_baseline(lake: Lake) -> float:
 def sensor_ticks() -> None:
     import dagster as dg
 
+    from smartcity_assets.defs.sensors import raw_manifest_sensor
     from smartcity_assets.resources import LakeResource
-    from smartcity_assets.sensors import raw_manifest_sensor
 
     def fill(lake: Lake, n: int, stream: str) -> None:
         for b in range(n):

@@ -80,7 +80,7 @@ def land(spark, events: int, malformed: float) -> dict:
 
 
 def poison(events: int, repeats: int) -> None:
-    from streaming.spark import spark_session
+    from streaming.spark import streaming_session as spark_session
 
     with tempfile.TemporaryDirectory() as home:
         spark = spark_session(private_settings(home), "faults-bench")

@@ -44,32 +44,29 @@ from pathlib import Path
 
 import psycopg2
 import pyarrow as pa
+from dagster_run import RUN  # bench/ is on sys.path when run as a script
 from tqdm import tqdm
 
 from smartcity import stack
 from smartcity.console import table as text_table
 from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
+from smartcity.marts import MARTS as MART_SPECS
+from smartcity.marts import TRAFFIC_CONGESTION, Mart
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
+from smartcity.spark.inputs import mart_inputs
+from smartcity.spark.marts import FRAMES
 from smartcity.stack import free_port
+from smartcity.warehouse.base import PartitionData
 from smartcity.warehouse.postgres import PostgresWarehouse
-from smartcity.warehouse.tables import MartTable
-from smartcity_assets.marts.environment import ENVIRONMENT, WEATHER_IMPACT, environment_frame, weather_impact_frame
-from smartcity_assets.marts.incidents import INCIDENT_RESPONSE, incident_response_frame
-from smartcity_assets.marts.traffic import TRAFFIC_CONGESTION, traffic_congestion_frame
-from smartcity_assets.marts.transport import PUBLIC_TRANSPORT, public_transport_frame
-from smartcity_assets.partitions import date_hour
 from streaming.lake_sink import _split_by_partition
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
 
-from dagster_run import RUN  # bench/ is on sys.path when run as a script
-
 ROOT = Path(__file__).resolve().parent.parent
-MARTS = [(TRAFFIC_CONGESTION, traffic_congestion_frame), (ENVIRONMENT, environment_frame),
-         (WEATHER_IMPACT, weather_impact_frame), (INCIDENT_RESPONSE, incident_response_frame),
-         (PUBLIC_TRANSPORT, public_transport_frame)]
+MARTS = [(m, FRAMES[m.name]) for m in MART_SPECS]
 KAFKA_PARTITIONS = 3
 BATCH_SIM_S = 300  # one manifest per 5 simulated minutes
 NAIVE_BUDGET_S = 120.0  # longer than this, the row-by-row baseline at scale runs on a sample
@@ -127,15 +124,18 @@ def write_raw_day(lake: Lake, day: str, vehicles: int, seed: int) -> dict[str, i
 
 
 def build_transformed_day(spark, lake: Lake, day: str) -> dict[str, int]:
-    from smartcity_assets.transformed import TABLES, read_input, transform, transformed_path
+    from smartcity.spark.inputs import table_input
+    from smartcity.spark.transform import transform
+    from smartcity.tables import TABLES
 
     rows: dict[str, int] = {}
     for key in hour_keys(day):
         started = time.perf_counter()
+        hour = Hour.parse(key)
         for table in TABLES:  # gps before gps_matched, which reads it
-            raw, _ = read_input(spark, lake, table, key)
+            raw, _ = table_input(spark, lake, table, hour)
             data = transform(spark, raw, table).toArrow()
-            lake.write_parquet(data, lake.path(transformed_path(table.name, key)))
+            lake.write_parquet(data, lake.path(layout.transformed_file(table.name, hour)))
             rows[table.name] = rows.get(table.name, 0) + data.num_rows
         print(f"  transformed {key}: {time.perf_counter() - started:5.1f} s (load {load()})", flush=True)
     return rows
@@ -171,8 +171,9 @@ def build_marts(spark, lake: Lake, day: str) -> tuple[dict[str, list[tuple[str, 
     for table, compute in MARTS:
         started, parts = time.perf_counter(), []
         for key in hour_keys(day):
-            frame = compute(spark, lake, key)
-            data = frame.toArrow() if frame is not None else pa.table({c.name: [] for c in table.columns})
+            hour = Hour.parse(key)
+            frame = compute(spark, hour, mart_inputs(spark, lake, table, hour))
+            data = frame.toArrow() if frame is not None else pa.schema([c.arrow_field() for c in table.columns]).empty_table()
             parts.append((key, data))
         seconds[table.name] = time.perf_counter() - started
         out[table.name] = parts
@@ -181,12 +182,11 @@ def build_marts(spark, lake: Lake, day: str) -> tuple[dict[str, list[tuple[str, 
     return out, seconds
 
 
-def partition_of(key: str) -> dict:
-    day, hour = date_hour(key)
-    return {"event_date": day, "event_hour": hour}
+def partition_of(key: str, rows: pa.Table) -> PartitionData:
+    return PartitionData(Hour.parse(key), rows, "")
 
 
-def naive_replace(dsn: str, table: MartTable, qualified: str, partition: dict, rows: pa.Table) -> None:
+def naive_replace(dsn: str, table: Mart, qualified: str, partition: dict, rows: pa.Table) -> None:
     """The baseline: delete the partition, then one INSERT ... VALUES per row; one commit."""
     columns = [c.name for c in table.columns]
     insert = f"INSERT INTO {qualified} ({', '.join(columns)}) VALUES ({', '.join(['%s'] * len(columns))})"
@@ -217,7 +217,7 @@ def fingerprint(dsn: str, qualified: str, where: str = "TRUE") -> tuple[int, str
                           f"FROM {qualified} t WHERE {where}")[0])
 
 
-def copy_of(dsn: str, table: MartTable, schema: str) -> str:
+def copy_of(dsn: str, table: Mart, schema: str) -> str:
     """An empty table with the same columns and indexes as the mart's, in another schema."""
     qualified = f"{schema}.{table.name}"
     sql(dsn, f"CREATE SCHEMA IF NOT EXISTS {schema}; DROP TABLE IF EXISTS {qualified}; "
@@ -238,14 +238,14 @@ def load_day(dsn: str, marts: dict[str, list[tuple[str, pa.Table]]]) -> list[lis
     started = time.perf_counter()
     for name, parts in marts.items():
         for key, data in parts:
-            warehouse.replace_partition(tables[name], partition_of(key), data)
+            warehouse.replace_partition(tables[name], partition_of(key, data))
     copy_s = time.perf_counter() - started
     print(f"  replace_partition (COPY + DELETE/INSERT): {copy_s:6.2f} s = {rows / copy_s:>9,.0f} rows/s "
           f"(load {load()})", flush=True)
     started = time.perf_counter()
     for name, parts in marts.items():
         for key, data in parts:
-            naive_replace(dsn, tables[name], naive_tables[name], partition_of(key), data)
+            naive_replace(dsn, tables[name], naive_tables[name], Hour.parse(key).values, data)
     naive_s = time.perf_counter() - started
     print(f"  row-by-row INSERT baseline:               {naive_s:6.2f} s = {rows / naive_s:>9,.0f} rows/s "
           f"(load {load()})", flush=True)
@@ -274,19 +274,19 @@ def load_at_scale(dsn: str, parts: list[tuple[str, pa.Table]], target_rows: int,
                 column = data.schema.get_field_index("event_date")
                 shifted = data.set_column(column, data.schema.field(column),
                                           pa.array([new_date] * data.num_rows, data.schema.field(column).type))
-                yield {"event_date": new_date.isoformat(), "event_hour": date_hour(key)[1]}, shifted
+                yield Hour(new_date.isoformat(), Hour.parse(key).hour), shifted
 
     table = TRAFFIC_CONGESTION
-    copy_table = dataclasses.replace(table, schema="scale_copy")
-    copy_of(dsn, table, "scale_copy")
+    copy_table = dataclasses.replace(table, name="scale_copy_traffic_congestion", views=())
     naive_q = copy_of(dsn, table, "scale_naive")
     rows, partitions = day_rows * days, 24 * days
     print(f"at scale: traffic_congestion day x {days} days = {rows:,} rows in {partitions:,} partitions")
     warehouse = PostgresWarehouse(dsn)
+    warehouse.ensure_table(copy_table)
     per_partition = []  # seconds of each partition's load: flat if cost follows the new rows, not the table
-    for partition, data in replicas(days):
+    for hour, data in replicas(days):
         started = time.perf_counter()
-        warehouse.replace_partition(copy_table, partition, data)
+        warehouse.replace_partition(copy_table, PartitionData(hour, data, ""))
         per_partition.append(time.perf_counter() - started)
     copy_s = sum(per_partition)
     print(f"  replace_partition (COPY + DELETE/INSERT): {copy_s:6.1f} s = {rows / copy_s:>9,.0f} rows/s "
@@ -295,8 +295,8 @@ def load_at_scale(dsn: str, parts: list[tuple[str, pa.Table]], target_rows: int,
     sample_days = days if rows / naive_rate <= NAIVE_BUDGET_S else max(1, int(NAIVE_BUDGET_S * naive_rate / day_rows))
     sample_rows = sample_days * day_rows
     started = time.perf_counter()
-    for partition, data in replicas(sample_days):
-        naive_replace(dsn, table, naive_q, partition, data)
+    for hour, data in replicas(sample_days):
+        naive_replace(dsn, table, naive_q, hour.values, data)
     naive_sample_s = time.perf_counter() - started
     rate = sample_rows / naive_sample_s
     until = (first + timedelta(days=sample_days)).isoformat()
@@ -349,7 +349,7 @@ def main() -> None:
         settings = load_settings(home=home, broker_port=free_port(), postgres_port=free_port(),
                                  kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None,
                                  spark_driver_memory="4g")
-        from streaming.spark import spark_session
+        from streaming.spark import streaming_session as spark_session
 
         started = time.perf_counter()
         spark = spark_session(settings, "marts-benchmark")
@@ -363,7 +363,8 @@ def main() -> None:
         print(f"mart build for {args.date} (24 hourly partitions, {events:,} raw events; "
               f"transformed rows {info['transformed_rows']}):")
         started = time.perf_counter()
-        warm = traffic_congestion_frame(spark, lake, f"{args.date}-12:00").toArrow()
+        noon = Hour(args.date, 12)
+        warm = FRAMES["traffic_congestion"](spark, noon, mart_inputs(spark, lake, TRAFFIC_CONGESTION, noon)).toArrow()
         warm_s = time.perf_counter() - started
         print(f"  Spark session start {session_s:.1f} s; warm-up job (one hour of traffic_congestion, "
               f"{warm.num_rows} rows) {warm_s:.1f} s, not counted below")

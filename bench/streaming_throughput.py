@@ -58,7 +58,7 @@ def baseline(settings, lake: Lake) -> tuple[int, float]:
 
 def spark_job(settings, events: int):
     from streaming.job import StreamRun, start_query
-    from streaming.spark import spark_session
+    from streaming.spark import streaming_session as spark_session
 
     spark = spark_session(settings, "bench")
     started = time.perf_counter()

@@ -10,7 +10,7 @@ import pytest
 from smartcity import stack
 from smartcity.errors import StackError
 
-from .conftest import embedded_settings
+from .helpers import embedded_settings
 
 
 def _port_open(port: int) -> bool:

@@ -24,7 +24,7 @@ from smartcity.lake import Lake, manifests
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from streaming.job import StreamRun, run_stream
 
-from .conftest import embedded_settings
+from .helpers import embedded_settings, read_transformed
 from .dagster_ui import ROOT, chromium_missing, launch_chromium, start_dagster_dev
 
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
@@ -238,8 +238,6 @@ def test_asset_graph_shows_lineage_raw_transformed_catalog_marts(page):
 # -- asset page ------------------------------------------------------------------------------------------
 
 def test_asset_page_shows_column_schema_and_metadata(page, sensor_run, landed, partition):
-    from smartcity_assets.transformed import read_transformed
-
     node = definitions().get(dg.AssetKey(list(ASSET)))
     schema = node.metadata["dagster/column_schema"]
 

@@ -85,11 +85,11 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     """Run the job until it is done (AvailableNow), `stop_after_s` passes, or Ctrl-C. Returns batches run."""
     from pyspark.errors import StreamingQueryException
 
-    from smartcity.spark.session import spark_session
-    from streaming.spark import register
+    from streaming.spark import register, streaming_session
 
-    spark = spark or spark_session(settings, "smartcity-stream")
-    register(spark)
+    if spark is None:
+        spark = streaming_session(settings)
+    register(spark)  # a session handed in (tests, benchmarks) may not have the sources yet
     waiting_for_broker(lambda: check_broker(settings, timeout_s=5.0), settings.bootstrap_servers,
                        settings.broker_wait_s, log, "starting the stream")
     lake = Lake.from_settings(settings)
