@@ -1,5 +1,6 @@
 """What a batch computation reads, as Spark DataFrames: the committed raw files of a source's hour (only files
-a commit manifest names) and hours of transformed tables. Every read of the lake by Spark goes through here."""
+a commit manifest names), hours of transformed tables, and the city's reference tables. Every read of the
+lake by Spark goes through here."""
 
 from __future__ import annotations
 
@@ -10,6 +11,14 @@ from smartcity.lake.schemas import RAW_FILE_SCHEMAS
 from smartcity.marts.spec import Mart
 from smartcity.spark.types import spark_from_arrow
 from smartcity.tables import TransformedTable
+
+
+def reference_frame(spark, table, *columns):
+    """A reference table (zones, segments, bus routes: `smartcity.reference`) as a broadcast DataFrame."""
+    from pyspark.sql import functions as F
+
+    frame = spark.createDataFrame(table.to_pandas())
+    return F.broadcast(frame.select(*columns) if columns else frame)
 
 
 def _spark_paths(lake: Lake, paths: list[str]) -> list[str]:

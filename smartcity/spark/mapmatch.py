@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from smartcity import reference
 from smartcity.spark.enrich import segment_attributes, zone_of_point
+from smartcity.spark.inputs import reference_frame
 from smartcity.tables import MATCH_RADIUS_M
 
 CELL_M = 200.0
@@ -21,7 +22,7 @@ def match_to_segments(df, spark):
     from pyspark.sql import functions as F
 
     df = df.drop("zone_id", "zone_name")  # recomputed below
-    cells = F.broadcast(spark.createDataFrame(reference.segment_cells(CELL_M, MATCH_RADIUS_M).to_pandas()))
+    cells = reference_frame(spark, reference.segment_cells(CELL_M, MATCH_RADIUS_M))
     to_x, to_y = reference.metres_per_degree()
     lat0, lon0 = reference.origin()
     point = (df.withColumn("_px", (F.col("longitude") - lon0) * to_x)

@@ -13,10 +13,3 @@ def finish(frame, mart: Mart, hour: Hour, *order: str):
     frame = frame.withColumn("event_date", F.to_date(F.lit(hour.date))).withColumn("event_hour", F.lit(hour.hour))
     return frame.select(*mart.column_names).orderBy(*order)
 
-
-def reference_frame(spark, table, *columns):
-    """A reference table (zones, segments, routes) as a broadcast DataFrame."""
-    from pyspark.sql import functions as F
-
-    frame = spark.createDataFrame(table.to_pandas())
-    return F.broadcast(frame.select(*columns) if columns else frame)

@@ -5,7 +5,8 @@ from __future__ import annotations
 from smartcity import reference
 from smartcity.lake.layout import Hour
 from smartcity.marts.traffic import CONGESTION_LEVELS, TRAFFIC_CONGESTION
-from smartcity.spark.marts.common import finish, reference_frame
+from smartcity.spark.inputs import reference_frame
+from smartcity.spark.marts.common import finish
 
 
 def congestion_level(ratio):

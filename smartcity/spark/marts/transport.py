@@ -6,7 +6,8 @@ from __future__ import annotations
 from smartcity import reference
 from smartcity.lake.layout import Hour
 from smartcity.marts.transport import GAP_FACTOR, PUBLIC_TRANSPORT
-from smartcity.spark.marts.common import finish, reference_frame
+from smartcity.spark.inputs import reference_frame
+from smartcity.spark.marts.common import finish
 
 _REGULARITY = (("stop_arrivals", "bigint"), ("headways", "bigint"), ("mean_headway_min", "double"),
                ("headway_cv", "double"), ("max_headway_min", "double"), ("service_gaps", "bigint"))
