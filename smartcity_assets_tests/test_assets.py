@@ -15,7 +15,7 @@ from smartcity import contracts, reference, tables
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
-from smartcity_assets.defs.sensors import evaluate
+from smartcity_assets.defs.sensors import plan_runs
 from smartcity_assets.keys import transformed_key
 from smartcity_assets.partitions import HOURLY
 
@@ -79,14 +79,14 @@ def test_sensor_records_landings_and_requests_what_they_affect_once(tmp_path):
 
     # hour 10's incident mart was built: new updates of hour 11 make it stale -> requested after hour 11's run
     found, cursor = manifests.list_after(lake, manifests.Cursor())
-    built = evaluate(found, cursor, computed=lambda mart, hour: True)
+    built = plan_runs(found, cursor, computed=lambda mart, hour: True)
     keys = [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in built.run_requests]
     follow_up = keys.index((HOUR_10, ["marts/incident_response"]))
     assert follow_up > [k for k, _ in keys].index(HOUR_11)
 
     # runs not started yet already cover hour 10: the tick coalesces into them instead of queueing more
     pending = {HOUR_10: {dg.AssetKey.from_user_string(k) for k in requests[HOUR_10]}}
-    coalesced = evaluate(found, cursor, pending, computed=lambda mart, hour: False)
+    coalesced = plan_runs(found, cursor, pending, computed=lambda mart, hour: False)
     assert [r.partition_key for r in coalesced.run_requests] == [HOUR_11]
     assert len(coalesced.asset_events) == len(first.asset_events)  # landings are still recorded
 

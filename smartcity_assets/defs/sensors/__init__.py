@@ -37,7 +37,7 @@ def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
                                              limit=MAX_MANIFESTS_PER_TICK)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
-    return evaluate(found, new_cursor, queued_runs(context),
+    return plan_runs(found, new_cursor, queued_runs(context),
                     computed=lambda mart, hour: store.exists(store.path(layout.mart_file(mart, hour))))
 
 
@@ -82,7 +82,7 @@ def _landed(found: list[manifests.Manifest]) -> dict[tuple[str, str], dict]:
     return added
 
 
-def evaluate(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
+def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
              queued: dict[str, set[dg.AssetKey]] | None = None,
              computed: Callable[[str, Hour], bool] = lambda mart, hour: True) -> dg.SensorResult:
     """Raw materializations and run requests for the manifests found. `queued`: assets of runs not yet
