@@ -29,7 +29,9 @@ from .dagster_ui import ROOT, chromium_missing, launch_chromium, start_dagster_d
 
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 SENSOR = "raw_manifest_sensor"
-ASSET = ("transformed", "traffic_camera")  # the asset whose page, checks and UI launch are exercised
+ASSET = ("transformed", "traffic_camera")  # the asset whose page and checks are exercised
+# Launched from the UI: another asset, so that the tests reading what the sensor's run left stay independent.
+LAUNCHED = ("transformed", "weather")
 WAIT_MS = 600_000  # the machine is shared with Spark jobs: wait generously, never assert on time
 
 _missing = chromium_missing()
@@ -301,14 +303,14 @@ def check_statuses(dagster, key) -> dict[str, dict]:
     return {c["name"]: c for c in data["assetNodeOrError"]["assetChecksOrError"]["checks"]}
 
 
-def assert_checks_shown(page, dagster, run_id: str) -> None:
+def assert_checks_shown(page, dagster, run_id: str, asset=ASSET) -> None:
     """The Checks tab lists every check of the asset with the result of `run_id`'s evaluation."""
-    expected = {k.name for k in definitions().asset_check_keys if k.asset_key == dg.AssetKey(list(ASSET))}
-    statuses = check_statuses(dagster, ASSET)
+    expected = {k.name for k in definitions().asset_check_keys if k.asset_key == dg.AssetKey(list(asset))}
+    statuses = check_statuses(dagster, asset)
     assert set(statuses) == expected
     assert {c["executionForLatestMaterialization"]["runId"] for c in statuses.values()} == {run_id}
     page.set_viewport_size({"width": 1600, "height": 2000})  # the whole list in view
-    page.goto(asset_url(ASSET, view="checks"))
+    page.goto(asset_url(asset, view="checks"))
     page.get_by_text(f"Checks ({len(expected)})").wait_for()
     for name, check in sorted(statuses.items()):
         label = CHECK_LABELS[check["executionForLatestMaterialization"]["status"]]
@@ -338,10 +340,10 @@ def test_materialized_partition_shows_its_check_results(page, dagster, sensor_ru
 # -- materialize from the UI -----------------------------------------------------------------------------
 
 def test_materialize_a_chosen_partition_from_the_ui(page, dagster, sensor_run, partition):
-    page.goto(asset_url(ASSET))
+    page.goto(asset_url(LAUNCHED))
     page.get_by_role("button", name="Materialize…").click()
     dialog = page.get_by_role("dialog")
-    dialog.get_by_text(f"Launch runs to materialize {ASSET[0]} / {ASSET[1]}").wait_for()
+    dialog.get_by_text(f"Launch runs to materialize {LAUNCHED[0]} / {LAUNCHED[1]}").wait_for()
     chooser = dialog.get_by_placeholder("No matching partitions")
     chooser.fill(partition)
     chooser.press("Enter")
@@ -360,12 +362,12 @@ def test_materialize_a_chosen_partition_from_the_ui(page, dagster, sensor_run, p
 
     run = dagster.graphql("""query($id: ID!) { runOrError(runId: $id) { ... on Run { status assetSelection { path }
         tags { key value } } } }""", id=run_id)["runOrError"]
-    assert run["status"] == "SUCCESS" and run["assetSelection"] == [{"path": list(ASSET)}]
+    assert run["status"] == "SUCCESS" and run["assetSelection"] == [{"path": list(LAUNCHED)}]
     assert {"key": "dagster/partition", "value": partition} in run["tags"]
     assert not any(t["key"] == "dagster/sensor_name" for t in run["tags"])  # launched from the UI, not the sensor
 
     # the asset's partition now points at the new run, and its checks at the new evaluation
-    page.goto(asset_url(ASSET, view="partitions", partition=partition))
+    page.goto(asset_url(LAUNCHED, view="partitions", partition=partition))
     page.get_by_text(run_id[:8], exact=True).first.wait_for()
-    assert_checks_shown(page, dagster, run_id)
+    assert_checks_shown(page, dagster, run_id, LAUNCHED)
     shot(page, "materialize-checks")
