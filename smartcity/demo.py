@@ -150,8 +150,8 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
     """One sensor tick over what this run landed, and the runs it requests, in this process."""
     import dagster as dg
 
+    from smartcity_assets.definitions import definitions_for, execute_in_process
     from smartcity_assets.defs.sensors import raw_manifest_sensor
-    from smartcity_assets.definitions import definitions_for
     from smartcity_assets.resources import LakeResource
 
     defs = definitions_for(settings)
@@ -166,10 +166,8 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
     with dg.DagsterInstance.ephemeral() as instance:
         for request in tick.run_requests:
             began = time.monotonic()
-            result = dg.materialize(defs.assets, partition_key=request.partition_key, resources=defs.resources,
-                                    selection=dg.AssetSelection.assets(*request.asset_selection), instance=instance,
-                                    raise_on_error=False,
-                                    run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
+            result = execute_in_process(defs, request, instance=instance, raise_on_error=False,
+                                        run_config={"loggers": {"console": {"config": {"log_level": "WARNING"}}}})
             ok &= result.success
             checks = result.get_asset_check_evaluations()
             events = result.get_asset_materialization_events()

@@ -29,6 +29,7 @@ def traffic_congestion(gps: pd.DataFrame, cameras: pd.DataFrame | None) -> pd.Da
         out[column] = segments.loc[out.index, column].values
     out["speed_ratio"] = (out.mean_speed_kmh / out.speed_limit_kmh).round(3)
     out["congestion_level"] = out.speed_ratio.map(_level)
+    out["travel_time_index"] = (out.speed_limit_kmh / out.mean_speed_kmh.where(out.mean_speed_kmh > 0)).round(2)
     counted = cameras.groupby("segment_id").vehicle_count.sum() if cameras is not None and len(cameras) else None
     out["camera_vehicles"] = counted.reindex(out.index) if counted is not None else np.nan
     return out.reset_index().sort_values("segment_id").reset_index(drop=True)
@@ -79,14 +80,16 @@ def _minutes(start: pd.Series, end: pd.Series) -> pd.Series:
     return ((end - start).dt.total_seconds() / 60).round(2)
 
 
-def incident_response(this_hour: pd.DataFrame, next_hour: pd.DataFrame | None, weather: pd.DataFrame | None
-                      ) -> pd.DataFrame:
-    """Incidents reported in the hour, followed through the updates of that hour and the next; the weather of
-    the zone's last reading at or before the report (else its first reading of the hour)."""
-    reports = this_hour[this_hour.status == "reported"].sort_values(["event_time", "event_id"]).drop_duplicates(
-        "incident_id")
-    updates = pd.concat([this_hour, next_hour]) if next_hour is not None else this_hour
-    updates = updates[updates.incident_id.isin(reports.incident_id)]
+def incident_response(updates: pd.DataFrame, weather: pd.DataFrame | None, hour: pd.Timestamp,
+                      follow_hours: int = 6) -> pd.DataFrame:
+    """Incidents reported in `hour`, followed through their updates up to `follow_hours` after the end of that
+    hour; the weather of the zone's last reading at or before the report (readings of the hour and the one
+    before), else its first reading after. `updates` and `weather` may hold any hours: they are cut here."""
+    end, until = hour + pd.Timedelta(hours=1), hour + pd.Timedelta(hours=1 + follow_hours)
+    reports = updates[(updates.status == "reported") & (updates.event_time >= hour) & (updates.event_time < end)]
+    reports = reports.sort_values(["event_time", "event_id"]).drop_duplicates("incident_id")
+    updates = updates[updates.incident_id.isin(reports.incident_id) & (updates.event_time >= hour)
+                      & (updates.event_time < until)]
     out = reports.set_index("incident_id")[["incident_type", "severity", "zone_id", "zone_name", "segment_id",
                                             "road_class", "latitude", "longitude", "vehicles_involved",
                                             "event_time"]].rename(columns={"event_time": "reported_at"})
@@ -95,10 +98,14 @@ def incident_response(this_hour: pd.DataFrame, next_hour: pd.DataFrame | None, w
         out[f"{status}_at"] = firsts[status] if status in firsts else pd.NaT
     out["status"] = updates.groupby("incident_id").status.agg(lambda s: max(s, key=ORDER.index))
     out["unit_id"] = updates.dropna(subset=["unit_id"]).groupby("incident_id").unit_id.max()
+    out["followed_until"] = until
     out["minutes_to_dispatch"] = _minutes(out.reported_at, out.dispatched_at)
+    out["minutes_travel"] = _minutes(out.dispatched_at, out.on_scene_at)
     out["minutes_to_scene"] = _minutes(out.reported_at, out.on_scene_at)
     out["minutes_on_scene"] = _minutes(out.on_scene_at, out.resolved_at)
     out["minutes_to_resolve"] = _minutes(out.reported_at, out.resolved_at)
+    if weather is not None:
+        weather = weather[(weather.event_time >= hour - pd.Timedelta(hours=1)) & (weather.event_time < end)]
 
     def weather_at(row):
         if weather is None:
@@ -117,13 +124,19 @@ def incident_response(this_hour: pd.DataFrame, next_hour: pd.DataFrame | None, w
     return out.reset_index().sort_values(["reported_at", "incident_id"]).reset_index(drop=True)
 
 
-def public_transport(vehicles: pd.DataFrame, gps: pd.DataFrame | None) -> pd.DataFrame:
-    """Per route: buses, reports, commercial speed, passengers; stop arrivals (a bus's matched fix moving from
-    the route's previous segment onto a stop's segment) and the headways between arrivals at each stop."""
+def public_transport(vehicles: pd.DataFrame, gps: pd.DataFrame | None, hour: pd.Timestamp) -> pd.DataFrame:
+    """Per route in `hour`: buses, reports, commercial speed, passengers from the hour's bus reports; stop
+    arrivals of the hour (a bus's matched fix moving from the route's previous segment onto a stop's segment)
+    and their headways to the previous arrival at the stop, which may be in the hour before (`vehicles` and
+    `gps` hold both hours); average wait sum(h^2)/(2 sum(h)), excess wait over mean/2, bunching (< half the
+    mean) and gaps (> twice the mean)."""
+    end = hour + pd.Timedelta(hours=1)
     buses = vehicles[(vehicles.vehicle_type == "bus") & vehicles.route_id.notna()]
-    out = buses.groupby("route_id").agg(buses=("vehicle_id", "nunique"), reports=("event_id", "size"),
-                                        mean_speed_kmh=("speed_kmh", "mean"), mean_passengers=("passenger_count", "mean"),
-                                        max_passengers=("passenger_count", "max"))
+    this_hour = buses[(buses.event_time >= hour) & (buses.event_time < end)]
+    out = this_hour.groupby("route_id").agg(buses=("vehicle_id", "nunique"), reports=("event_id", "size"),
+                                            mean_speed_kmh=("speed_kmh", "mean"),
+                                            mean_passengers=("passenger_count", "mean"),
+                                            max_passengers=("passenger_count", "max"))
     out["mean_speed_kmh"] = out.mean_speed_kmh.round(2)
     out["mean_passengers"] = out.mean_passengers.round(2)
     route_of = buses.groupby("vehicle_id").route_id.min()
@@ -138,14 +151,19 @@ def public_transport(vehicles: pd.DataFrame, gps: pd.DataFrame | None) -> pd.Dat
         arrivals = arrivals[arrivals.previous == arrivals.previous_segment_id]
     arrivals = arrivals.sort_values(["route_id", "segment_id", "event_time", "vehicle_id"])
     arrivals["headway"] = arrivals.groupby(["route_id", "segment_id"]).event_time.diff().dt.total_seconds() / 60
+    arrivals = arrivals[(arrivals.event_time >= hour) & (arrivals.event_time < end)]
     per_route = arrivals.groupby("route_id").headway
     out["stop_arrivals"] = arrivals.groupby("route_id").size().reindex(out.index).fillna(0).astype(int)
     out["headways"] = per_route.count().reindex(out.index).fillna(0).astype(int)
-    out["mean_headway_min"] = per_route.mean().round(2)
-    out["headway_cv"] = (per_route.std(ddof=0) / per_route.mean()).round(3)
+    mean = per_route.mean()
+    out["mean_headway_min"] = mean.round(2)
+    out["headway_cv"] = (per_route.std(ddof=0) / mean).round(3)
     out["max_headway_min"] = per_route.max().round(2)
-    gaps = per_route.apply(lambda h: int((h > 2 * h.mean()).sum()))
-    out["service_gaps"] = gaps.reindex(out.index).fillna(0).astype(int)
+    wait = per_route.apply(lambda h: (h ** 2).sum() / (2 * h.sum()) if h.notna().any() else np.nan)
+    out["mean_wait_min"] = wait.round(2)
+    out["excess_wait_min"] = (wait - mean / 2).round(2)
+    for column, test in (("bunched_headways", lambda h: h < 0.5 * h.mean()), ("service_gaps", lambda h: h > 2 * h.mean())):
+        out[column] = per_route.apply(lambda h, t=test: int(t(h).sum())).reindex(out.index).fillna(0).astype(int)
     return out.reset_index().sort_values("route_id").reset_index(drop=True)
 
 

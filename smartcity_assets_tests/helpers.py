@@ -260,6 +260,13 @@ def materialize(settings, partition_key: str, selection=None, extra_assets=(), i
                           raise_on_error=raise_on_error)
 
 
+def run_requested(settings, request, **kwargs):
+    """A run the sensor requested (an hour, or a range of hours), in this process."""
+    from smartcity_assets.definitions import definitions_for, execute_in_process
+
+    return execute_in_process(definitions_for(settings), request, raise_on_error=False, **kwargs)
+
+
 def sensor_tick(settings, cursor=None):
     from smartcity_assets.defs.sensors import raw_manifest_sensor
     from smartcity_assets.resources import LakeResource

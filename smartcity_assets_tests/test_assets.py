@@ -15,7 +15,7 @@ from smartcity import contracts, reference, tables
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
-from smartcity_assets.defs.sensors import plan_runs
+from smartcity_assets.defs.sensors import RANGE_END, RANGE_START, plan_runs
 from smartcity_assets.keys import transformed_key
 from smartcity_assets.partitions import HOURLY
 
@@ -29,6 +29,7 @@ from .helpers import (
     materialize,
     read_raw,
     read_transformed,
+    run_requested,
     sensor_tick,
 )
 
@@ -67,27 +68,35 @@ def test_sensor_records_landings_and_requests_what_they_affect_once(tmp_path):
     assert landed[("raw/weather", HOUR_10)]["kafka_offset_ranges"].value == {"smartcity.weather/0": "0..8"}
     assert landed[("raw/gps", HOUR_10)]["quarantined_in_same_batches"].value == 4
 
-    requests = {r.partition_key: {k.to_user_string() for k in r.asset_selection} for r in first.run_requests}
-    assert requests == {
-        HOUR_10: {"catalog/raw_gps", "catalog/raw_weather", "transformed/gps", "transformed/gps_matched",
-                  "transformed/weather", "catalog/transformed_gps", "catalog/transformed_gps_matched",
-                  "catalog/transformed_weather", *(f"marts/{m}" for m in MARTS)},
-        HOUR_11: {"catalog/raw_gps", "catalog/raw_emergency", "transformed/gps", "transformed/gps_matched",
-                  "transformed/emergency", "catalog/transformed_gps", "catalog/transformed_gps_matched",
-                  "catalog/transformed_emergency", *(f"marts/{m}" for m in MARTS - {"environment"})},
-    }  # no mart hour was built before, so nothing earlier is stale yet
+    def planned(result) -> list[tuple[str, set[str]]]:
+        """(hour or range, assets) of each run requested, in order."""
+        return [(r.partition_key or f"{r.tags[RANGE_START]}..{r.tags[RANGE_END]}",
+                 {k.to_user_string() for k in r.asset_selection}) for r in result.run_requests]
 
-    # hour 10's incident mart was built: new updates of hour 11 make it stale -> requested after hour 11's run
+    hour_10 = {"catalog/raw_gps", "catalog/raw_weather", "transformed/gps", "transformed/gps_matched",
+               "transformed/weather", "catalog/transformed_gps", "catalog/transformed_gps_matched",
+               "catalog/transformed_weather", *(f"marts/{m}" for m in MARTS)}
+    hour_11 = {"catalog/raw_gps", "catalog/raw_emergency", "transformed/gps", "transformed/gps_matched",
+               "transformed/emergency", "catalog/transformed_gps", "catalog/transformed_gps_matched",
+               "catalog/transformed_emergency", *(f"marts/{m}" for m in MARTS - {"environment"})}
+    # each hour's run; then, after both, hour 10 of the incident mart again: it follows its incidents into
+    # hour 11's updates, which hour 10's run ran before (nothing was built earlier, so nothing else is stale)
+    assert planned(first) == [(HOUR_10, hour_10), (HOUR_11, hour_11),
+                              (f"{HOUR_10}..{HOUR_10}", {"marts/incident_response"})]
+
+    # had the marts been built before: every earlier hour of the incident mart that follows hour 11's updates
+    # (6 hours back), and the bus mart of hour 12, whose first headways start from hour 11's buses
     found, cursor = manifests.list_after(lake, manifests.Cursor())
     built = plan_runs(found, cursor, computed=lambda mart, hour: True)
-    keys = [(r.partition_key, [k.to_user_string() for k in r.asset_selection]) for r in built.run_requests]
-    follow_up = keys.index((HOUR_10, ["marts/incident_response"]))
-    assert follow_up > [k for k, _ in keys].index(HOUR_11)
+    assert planned(built) == [(HOUR_10, hour_10), (HOUR_11, hour_11),
+                              ("2026-11-29-05:00..2026-11-29-10:00", {"marts/incident_response"}),
+                              ("2026-11-29-12:00..2026-11-29-12:00", {"marts/public_transport"})]
 
-    # runs not started yet already cover hour 10: the tick coalesces into them instead of queueing more
-    pending = {HOUR_10: {dg.AssetKey.from_user_string(k) for k in requests[HOUR_10]}}
+    # runs not started yet already cover hour 10 and the follow-up: the tick coalesces into them
+    pending = [({HOUR_10}, {dg.AssetKey.from_user_string(k) for k in hour_10}),
+               ({HOUR_10}, {dg.AssetKey(["marts", "incident_response"])})]
     coalesced = plan_runs(found, cursor, pending, computed=lambda mart, hour: False)
-    assert [r.partition_key for r in coalesced.run_requests] == [HOUR_11]
+    assert planned(coalesced) == [(HOUR_11, hour_11)]
     assert len(coalesced.asset_events) == len(first.asset_events)  # landings are still recorded
 
     # nothing new: nothing requested; the same tick again (cursor not saved): the same run keys (deduplicated)
@@ -214,10 +223,9 @@ def test_full_chain_simulate_stream_sensor_transform(pipeline, spark):
     land(pipeline, spark, 12_000, datetime(2026, 11, 29, 10, 59, 50, tzinfo=timezone.utc), late_share=0.03,
          malformed_share=0.02)
     tick = sensor_tick(pipeline)
-    assert {r.partition_key for r in tick.run_requests} == {HOUR_10, HOUR_11}
+    assert [r.partition_key for r in tick.run_requests][:2] == [HOUR_10, HOUR_11]
     for request in tick.run_requests:
-        result = materialize(pipeline, request.partition_key, selection=dg.AssetSelection.assets(
-            *request.asset_selection))
+        result = run_requested(pipeline, request)
         assert result.success
         # every blocking check passes (a warning, e.g. a GPS fix too far from any road, may not)
         assert all(e.passed for e in result.get_asset_check_evaluations()

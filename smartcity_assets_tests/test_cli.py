@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from smartcity.stack import free_port
 
 from .helpers import smartcity

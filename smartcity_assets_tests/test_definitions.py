@@ -15,8 +15,8 @@ import dagster as dg
 from smartcity import contracts, tables
 from smartcity.marts import MARTS
 from smartcity.quality.rules import rules_for
-from smartcity_assets.defs.sensors import raw_manifest_sensor
 from smartcity_assets.definitions import defs
+from smartcity_assets.defs.sensors import raw_manifest_sensor
 from smartcity_assets.partitions import HOURLY
 
 from .helpers import ROOT
@@ -31,11 +31,17 @@ def asset_specs() -> dict:
         spec = graph.get_check_spec(key)
         checks.setdefault(key.asset_key.to_user_string(), []).append(
             f"{key.name}{'' if spec.blocking else ' (warn)'}")
+    def dep(node, parent: dg.AssetKey) -> str:
+        mapping = node.partition_mappings.get(parent)
+        window = f" [{mapping.start_offset}..{mapping.end_offset}]" if isinstance(
+            mapping, dg.TimeWindowPartitionMapping) else ""
+        return parent.to_user_string() + window
+
     out = {}
     for key in sorted(graph.get_all_asset_keys(), key=lambda k: k.to_user_string()):
         node = graph.get(key)
         out[key.to_user_string()] = {
-            "group": node.group_name, "deps": sorted(d.to_user_string() for d in node.parent_keys),
+            "group": node.group_name, "deps": sorted(dep(node, d) for d in node.parent_keys),
             "owners": sorted(node.owners), "kinds": sorted(node.kinds),
             "partitions": "hourly" if node.partitions_def == HOURLY else None,
             "checks": sorted(checks.get(key.to_user_string(), [])),

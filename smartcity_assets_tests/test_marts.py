@@ -24,6 +24,7 @@ from smartcity.warehouse import sql
 from smartcity.warehouse.base import PartitionData, WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.redshift import RedshiftWarehouse
+from smartcity_assets.defs.sensors import RANGE_START
 from smartcity_assets.keys import mart_key, transformed_catalog_key, transformed_key
 
 from . import expected_marts as expected
@@ -36,7 +37,9 @@ from .helpers import (
     materialize,
     query,
     read_transformed,
+    run_requested,
     running_broker,
+    sensor_tick,
     temporary_database,
     weather_row,
 )
@@ -55,30 +58,39 @@ def city(tmp_path_factory, live_stack, spark):
     with temporary_database(live_stack.warehouse_dsn) as dsn, \
             running_broker(embedded_settings(tmp_path_factory.mktemp("marts"), warehouse_url=dsn)) as settings:
         land(settings, spark, 60_000, datetime(2026, 11, 29, 10, 32, tzinfo=timezone.utc), vehicles=80, seed=5)
-        for hour in (HOUR_10, HOUR_11):
-            assert materialize(settings, hour, selection=EVERY_LAYER).success
-        assert materialize(settings, HOUR_10, selection=dg.AssetSelection.assets(mart_key("incident_response"))).success
+        tick = sensor_tick(settings)
+        requested = [(r.partition_key, r.tags.get(RANGE_START), [k.to_user_string() for k in r.asset_selection])
+                     for r in tick.run_requests]
+        # each hour's run, then hour 10 of the incident mart again: it follows its incidents into hour 11
+        assert [(p, start) for p, start, _ in requested] == [(HOUR_10, None), (HOUR_11, None), (None, HOUR_10)]
+        assert requested[2][2] == ["marts/incident_response"]
+        for request in tick.run_requests:
+            assert run_requested(settings, request).success
         yield settings
 
 
-def hour_10(settings, mart: str, order: str) -> pd.DataFrame:
+def hour_10(settings, mart: str, order: str, hour: int = 10) -> pd.DataFrame:
     return query(settings.warehouse_dsn, f"SELECT * FROM bi.{mart} WHERE event_date = '2026-11-29' AND "
-                                         f"event_hour = 10 ORDER BY {order}")
+                                         f"event_hour = {hour} ORDER BY {order}")
 
 
-def transformed(settings, table: str, hour: str = HOUR_10) -> pd.DataFrame:
-    return read_transformed(Lake.from_settings(settings), table, hour).to_pandas()
+def transformed(settings, table: str, *hours: str) -> pd.DataFrame | None:
+    """The transformed rows of `table` in those hours (default: hour 10); None when none has any."""
+    lake = Lake.from_settings(settings)
+    found = [read_transformed(lake, table, h).to_pandas() for h in hours or (HOUR_10,)
+             if lake.exists(lake.path(layout.transformed_file(table, Hour.parse(h))))]
+    return pd.concat(found, ignore_index=True) if found else None
 
 
-def check(settings, mart: str, order: str, want: pd.DataFrame) -> pd.DataFrame:
-    """The warehouse's hour 10 and the mart's lake copy both equal `want`, every column of the mart."""
+def check(settings, mart: str, order: str, want: pd.DataFrame, hour: str = HOUR_10) -> pd.DataFrame:
+    """The warehouse's `hour` and the mart's lake copy both equal `want`, every column of the mart."""
     columns = [c for c in MARTS[mart].column_names if c not in layout.PARTITION_COLUMNS]
-    got = hour_10(settings, mart, order)
+    got = hour_10(settings, mart, order, Hour.parse(hour).hour)
     expected.assert_same(got, want, columns, ROUNDED)
     lake = Lake.from_settings(settings)
-    copy = lake.read_parquet([lake.path(layout.mart_file(mart, Hour.parse(HOUR_10)))]).to_pandas()
+    copy = lake.read_parquet([lake.path(layout.mart_file(mart, Hour.parse(hour)))]).to_pandas()
     expected.assert_same(copy.sort_values(order.split(", ")).reset_index(drop=True), want, columns, ROUNDED)
-    assert set(got.event_hour) == {10} and {str(d) for d in got.event_date} == {"2026-11-29"}
+    assert set(got.event_hour) == {Hour.parse(hour).hour} and {str(d) for d in got.event_date} == {"2026-11-29"}
     return got
 
 
@@ -99,20 +111,28 @@ def test_weather_impact_matches_pandas(city):
 
 
 def test_incident_response_follows_incidents_into_the_next_hour(city):
-    want = expected.incident_response(transformed(city, "emergency"), transformed(city, "emergency", HOUR_11),
-                                      transformed(city, "weather"))
+    want = expected.incident_response(transformed(city, "emergency", HOUR_10, HOUR_11), transformed(city, "weather"),
+                                      pd.Timestamp(HOUR_10[:10] + " 10:00", tz="UTC"))
     assert len(want) >= 3 and (want.resolved_at.dt.hour == 11).any(), "some incident of hour 10 ends in hour 11"
     check(city, "incident_response", "reported_at, incident_id", want)
 
 
-def test_public_transport_matches_pandas(city):
-    want = expected.public_transport(transformed(city, "vehicle"), transformed(city, "gps_matched"))
-    got = check(city, "public_transport", "route_id", want)
-    assert got.route_id.tolist() == ["R1", "R2", "R3", "R4"] and min(got.stop_arrivals) > 0
+def test_public_transport_matches_pandas_with_headways_across_the_hour_boundary(city):
+    for hour, hours in ((HOUR_10, (HOUR_10,)), (HOUR_11, (HOUR_10, HOUR_11))):
+        want = expected.public_transport(transformed(city, "vehicle", *hours), transformed(city, "gps_matched", *hours),
+                                         pd.Timestamp(hour[:10] + " " + hour[11:], tz="UTC"))
+        got = check(city, "public_transport", "route_id", want, hour)
+        assert got.route_id.tolist() == ["R1", "R2", "R3", "R4"] and min(got.stop_arrivals) > 0
+    # the first bus at a stop after 11:00 has a headway from the last one before: more headways than
+    # arrivals-minus-stops within the hour alone would give
+    eleven = expected.public_transport(transformed(city, "vehicle", HOUR_11), transformed(city, "gps_matched", HOUR_11),
+                                       pd.Timestamp("2026-11-29 11:00", tz="UTC"))
+    assert (got.headways.values > eleven.headways.values).all()
 
 
 def test_views_and_the_catalog_show_the_same_rows(city):
     incidents = query(city.warehouse_dsn, "SELECT * FROM bi.incident_response")
+    assert len(incidents) >= 3
     day = query(city.warehouse_dsn, "SELECT * FROM bi.incident_zone_day ORDER BY event_date, zone_id")
     by_zone = incidents.groupby(["event_date", "zone_id"])
     want = pd.DataFrame({
@@ -121,11 +141,12 @@ def test_views_and_the_catalog_show_the_same_rows(city):
         "reported_in_rain": by_zone.weather_condition.apply(lambda c: int(c.isin(["rain", "heavy_rain"]).sum())),
         "resolved": by_zone.resolved_at.count(),
         "mean_minutes_to_scene": by_zone.minutes_to_scene.apply(lambda m: m.astype(float).mean()).round(2),
+        "p90_minutes_to_scene": by_zone.minutes_to_scene.apply(lambda m: m.astype(float).dropna().quantile(0.9)).round(2),
         "max_minutes_to_scene": by_zone.minutes_to_scene.max().astype(float),
         "mean_minutes_to_resolve": by_zone.minutes_to_resolve.apply(lambda m: m.astype(float).mean()).round(2),
     }).reset_index()
     expected.assert_same(day, want, [c.name for c in MARTS["incident_response"].views[0].columns if c.name != "zone_name"],
-                         {"mean_minutes_to_scene": 2, "mean_minutes_to_resolve": 2})
+                         {"mean_minutes_to_scene": 2, "p90_minutes_to_scene": 2, "mean_minutes_to_resolve": 2})
     _, [(n,)] = run_query(city, "SELECT count(*) FROM marts_incident_response WHERE event_hour = 10")
     assert n == len(incidents[incidents.event_hour == 10])
     _, rows = run_query(city, "SELECT route_id, stop_arrivals FROM marts_public_transport WHERE event_hour = 10 "

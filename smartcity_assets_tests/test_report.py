@@ -34,6 +34,7 @@ from smartcity_assets.defs.report import city_report
 from smartcity_assets.resources import LakeResource
 
 from .helpers import smartcity
+
 FIRST = pd.Timestamp("2026-11-28 06:00", tz="UTC")
 HOURS = 30  # written; the report shows the last 24
 MISSING = pd.Timestamp("2026-11-29 03:00", tz="UTC")  # the traffic mart has not computed this hour

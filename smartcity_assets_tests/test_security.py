@@ -40,13 +40,13 @@ from smartcity.catalog.tables import TableDef, transformed_table
 from smartcity.errors import AccessDenied, ConfigError
 from smartcity.kafka import admin_client, ensure_topics, make_producer, partitions_of
 from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.layout import Hour
 from smartcity.lake.reader import LakeReader
+from smartcity.marts import TRAFFIC_CONGESTION, Mart
 from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
 from smartcity.stack import free_port
-from smartcity.lake.layout import Hour
-from smartcity.marts import TRAFFIC_CONGESTION, Mart
 from smartcity.tables import TABLES
 from smartcity.warehouse.base import WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse

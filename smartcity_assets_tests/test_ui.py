@@ -24,8 +24,8 @@ from smartcity.lake import Lake, manifests
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from streaming.job import StreamRun, run_stream
 
-from .helpers import embedded_settings, read_transformed
 from .dagster_ui import ROOT, chromium_missing, launch_chromium, start_dagster_dev
+from .helpers import embedded_settings, read_transformed
 
 ARTIFACTS = ROOT / "test-artifacts" / "ui"
 SENSOR = "raw_manifest_sensor"

@@ -8,8 +8,8 @@ from typing import Any
 
 import pyarrow as pa
 
-from smartcity.contracts.validation import decode, validate_record, validate_records
 from smartcity.contracts.model import Field
+from smartcity.contracts.validation import decode, validate_record, validate_records
 
 
 @dataclass(frozen=True)

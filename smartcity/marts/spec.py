@@ -10,7 +10,8 @@ from dataclasses import dataclass
 
 from smartcity import names
 from smartcity.contracts import Field
-from smartcity.lake.layout import PARTITION_COLUMNS
+from smartcity.lake.layout import PARTITION_COLUMNS, Hour
+from smartcity.quality.rules import Rule
 
 SCHEMA = "marts"  # warehouse schema of the mart tables; BI tools read the views in `bi`
 BI_SCHEMA = "bi"
@@ -18,8 +19,23 @@ BI_SCHEMA = "bi"
 
 @dataclass(frozen=True)
 class MartInput:
-    table: str  # a transformed table
-    next_hour: bool = False  # also read the hour after the mart's hour (a change there recomputes this hour)
+    """A transformed table a mart reads, over a window of hours around the mart's hour: (first, last) offsets,
+    inclusive; (0, 0) is the same hour, (-1, 0) also the hour before. A change to a table's hour H makes the
+    mart's hours H - last .. H - first stale."""
+
+    table: str
+    hours: tuple[int, int] = (0, 0)
+
+    def __post_init__(self) -> None:
+        assert self.hours[0] <= 0 <= self.hours[1], f"{self.table}: the window must hold the mart's own hour"
+
+    def hours_of(self, hour: Hour) -> list[Hour]:
+        """The hours of this input that the mart's `hour` reads."""
+        return [hour.shifted(n) for n in range(self.hours[0], self.hours[1] + 1)]
+
+    def stale_after(self, changed: Hour) -> list[Hour]:
+        """The mart hours that read `changed` of this input (the same hour included)."""
+        return [changed.shifted(-n) for n in range(self.hours[0], self.hours[1] + 1)]
 
 
 @dataclass(frozen=True)
@@ -40,6 +56,7 @@ class Mart:
     inputs: tuple[MartInput, ...]
     summary_column: str  # a run reports its rows counted by this column's values
     views: tuple[BiView, ...] = ()
+    checks: tuple[Rule, ...] = ()  # row rules on the mart's rows (SQL predicates, true for a good row)
 
     def __post_init__(self) -> None:
         names.identifier(self.name, "mart name")
@@ -62,5 +79,6 @@ class Mart:
     def input_tables(self) -> list[str]:
         return [i.table for i in self.inputs]
 
-    def reads_next_hour_of(self, table: str) -> bool:
-        return any(i.table == table and i.next_hour for i in self.inputs)
+    def stale_after(self, table: str, changed: Hour) -> set[Hour]:
+        """The hours of this mart that a change to `table`'s hour `changed` makes stale."""
+        return {h for i in self.inputs if i.table == table for h in i.stale_after(changed)}

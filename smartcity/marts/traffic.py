@@ -49,15 +49,21 @@ TRAFFIC_CONGESTION = Mart(
         column("segment_id", "string", "Directed road segment"),
         column("zone_id", "string", "City zone of the segment"),
         column("road_class", "string", "ring | arterial | residential"),
-        column("speed_limit_kmh", "double", "Speed limit (free-flow speed), km/h"),
-        column("gps_fixes", "bigint", "GPS fixes matched to the segment in the hour"),
+        column("speed_limit_kmh", "double", "Speed limit, standing for the free-flow speed (road network)", unit="km/h"),
+        column("gps_fixes", "bigint", "GPS fixes matched to the segment in the hour (map matching)"),
         column("vehicles", "bigint", "Distinct vehicles seen on the segment in the hour (GPS)"),
-        column("mean_speed_kmh", "double", "Mean GPS speed on the segment, km/h"),
-        column("p85_speed_kmh", "double", "85th percentile of GPS speed, km/h (linear interpolation)"),
+        column("mean_speed_kmh", "double", "Mean GPS speed of the fixes on the segment (spot speeds)", unit="km/h"),
+        column("p85_speed_kmh", "double", "85th percentile of the GPS speeds (linear interpolation), the traffic "
+                                          "engineer's operating speed", unit="km/h"),
         column("speed_ratio", "double", "mean_speed_kmh / speed_limit_kmh"),
         column("congestion_level", "string",
                    "free (ratio >= 0.8), moderate (>= 0.6), heavy (>= 0.4), severe (< 0.4)"),
-        column("camera_vehicles", "bigint", "Vehicles counted by the segment's camera; null without camera"),
+        column("travel_time_index", "double",
+               "Travel time index (congestion index): travel time / free-flow travel time = speed_limit_kmh / "
+               "mean_speed_kmh, the limit standing for the free-flow speed (1 = free flow; 1.5 = trips take 50 % "
+               "longer); null when the mean speed is 0"),
+        column("camera_vehicles", "bigint", "Vehicles counted by the segment's camera(s) in the hour; null without "
+                                            "camera"),
     ),
     views=(CONGESTION_EPISODES,),
     inputs=(MartInput("gps_matched"), MartInput("traffic_camera")), summary_column="congestion_level",

@@ -13,7 +13,6 @@ same figures the Spark evaluation reports while the partition is built.
 
 from __future__ import annotations
 
-import duckdb
 import pandas as pd
 import pandera.pandas as pan
 import pyarrow as pa
@@ -21,6 +20,7 @@ import pyarrow as pa
 from smartcity.contracts import Field
 from smartcity.lake.layout import Hour
 from smartcity.quality.rules import TYPES, UNIQUE, Rule, rules_for
+from smartcity.quality.sql_rules import verdicts
 from smartcity.tables import BY_NAME, TransformedTable
 
 
@@ -51,13 +51,7 @@ def _column_check(rule: Rule, hour: Hour | None) -> pan.Check | None:
 def _sql_check(rule: Rule) -> pan.Check:
     """A row rule as a pandera check: its SQL predicate, evaluated by DuckDB row by row (NULL fails)."""
     def passes(frame: pd.DataFrame) -> pd.Series:
-        con = duckdb.connect()
-        try:
-            con.register("frame", frame)
-            verdict = con.sql(f"SELECT coalesce(({rule.predicate}), false) FROM frame").to_arrow_table()
-        finally:
-            con.close()
-        return pd.Series(verdict.column(0).to_pylist(), index=frame.index, dtype=bool)
+        return pd.Series(verdicts(frame, rule.predicate).to_pylist(), index=frame.index, dtype=bool)
 
     return pan.Check(passes, name=rule.name, error=rule.name, ignore_na=False)
 

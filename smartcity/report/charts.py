@@ -16,8 +16,8 @@ from matplotlib.figure import Figure
 
 from smartcity import reference
 from smartcity.contracts import WEATHER_CONDITIONS
-from smartcity.report.data import ReportData
 from smartcity.marts import AQI_ALERT, CONGESTION_LEVELS, GAP_FACTOR
+from smartcity.report.data import ReportData
 
 DPI = 100
 CONGESTED = ("heavy", "severe")

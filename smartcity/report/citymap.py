@@ -19,9 +19,9 @@ from matplotlib.patches import Rectangle
 
 from smartcity import reference
 from smartcity.contracts import INCIDENT_TYPES
+from smartcity.marts import CONGESTION_LEVELS
 from smartcity.report.charts import CONGESTED, LEVEL_COLOURS, NO_DATA, Chart, no_data, render_png, when, zone_names
 from smartcity.report.data import ReportData
-from smartcity.marts import CONGESTION_LEVELS
 
 ROAD_WIDTHS = {"ring": 3.2, "arterial": 2.6, "residential": 1.5}
 INCIDENT_STYLE = {  # type -> (marker, face colour)

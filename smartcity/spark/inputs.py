@@ -54,11 +54,12 @@ def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour):
 
 
 def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:
-    """Each input table of a mart for its hour (with the hour after, where the spec says so), None when absent."""
+    """Each input table of a mart over the hours its spec reads for `hour` (one DataFrame per table, the hours
+    together), None when none of them has data."""
     out = {}
     for spec in mart.inputs:
-        hours = [hour, hour.shifted(1)] if spec.next_hour else [hour]
-        frames = [f for f in (transformed_rows(spark, lake, spec.table, h) for h in hours) if f is not None]
+        frames = [f for f in (transformed_rows(spark, lake, spec.table, h) for h in spec.hours_of(hour))
+                  if f is not None]
         out[spec.table] = None
         for frame in frames:
             out[spec.table] = frame if out[spec.table] is None else out[spec.table].unionByName(frame)

@@ -1,11 +1,14 @@
-"""The incident response mart's hour: the incidents reported in it, followed through their updates (of this
-hour and the next), with the weather in their zone when they were reported."""
+"""The incident response mart's hour: the incidents reported in it, followed through their updates over the
+spec's window (the hour and FOLLOW_HOURS after it), with the weather in their zone when they were reported
+(the readings of the hour and the one before)."""
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 from smartcity.contracts import INCIDENT_STATUSES
 from smartcity.lake.layout import Hour
-from smartcity.marts.incidents import INCIDENT_RESPONSE
+from smartcity.marts.incidents import FOLLOW_HOURS, INCIDENT_RESPONSE
 from smartcity.spark.marts.common import finish
 
 
@@ -13,7 +16,7 @@ def incident_response(spark, hour: Hour, inputs: dict):
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    updates = inputs["emergency"]  # this hour's updates and the next hour's
+    updates = inputs["emergency"]  # the updates of this hour and the FOLLOW_HOURS after it
     if updates is None:
         return None
     in_hour = (F.col("event_time") >= F.lit(hour.start)) & (F.col("event_time") < F.lit(hour.end))
@@ -38,9 +41,10 @@ def incident_response(spark, hour: Hour, inputs: dict):
     def minutes(start: str, end: str):
         return F.round((F.unix_micros(F.col(end)) - F.unix_micros(F.col(start))) / 60e6, 2)
 
-    weather = inputs["weather"]
-    frame = reports.join(lifecycle, "incident_id")
-    if weather is not None:  # the zone's last reading at or before the report, else its first of the hour
+    weather = inputs["weather"]  # the readings of this hour and the previous one
+    frame = reports.join(lifecycle, "incident_id").withColumn(
+        "followed_until", F.lit(hour.end + timedelta(hours=FOLLOW_HOURS)))
+    if weather is not None:  # the zone's last reading at or before the report, else its first one after
         readings = weather.select("zone_id", F.col("event_time").alias("_wt"), F.col("condition").alias(
             "weather_condition"), "precipitation_mm_h", "temperature_c", F.col("event_id").alias("_we"))
         candidates = frame.join(readings, "zone_id", "left")
@@ -54,6 +58,7 @@ def incident_response(spark, hour: Hour, inputs: dict):
                  .withColumn("precipitation_mm_h", F.lit(None).cast("double"))
                  .withColumn("temperature_c", F.lit(None).cast("double")))
     frame = (frame.withColumn("minutes_to_dispatch", minutes("reported_at", "dispatched_at"))
+             .withColumn("minutes_travel", minutes("dispatched_at", "on_scene_at"))
              .withColumn("minutes_to_scene", minutes("reported_at", "on_scene_at"))
              .withColumn("minutes_on_scene", minutes("on_scene_at", "resolved_at"))
              .withColumn("minutes_to_resolve", minutes("reported_at", "resolved_at")))

@@ -32,7 +32,9 @@ def traffic_congestion(spark, hour: Hour, inputs: dict):
                      F.round(F.percentile("speed_kmh", F.lit(0.85)), 2).alias("p85_speed_kmh")))
     frame = observed.join(segments, "segment_id").withColumn(
         "speed_ratio", F.round(F.col("mean_speed_kmh") / F.col("speed_limit_kmh"), 3))
-    frame = frame.withColumn("congestion_level", congestion_level(F.col("speed_ratio")))
+    frame = frame.withColumn("congestion_level", congestion_level(F.col("speed_ratio"))).withColumn(
+        "travel_time_index", F.round(F.col("speed_limit_kmh") / F.when(F.col("mean_speed_kmh") > 0,
+                                                                       F.col("mean_speed_kmh")), 2))
     if cameras is not None:
         counts = cameras.groupBy("segment_id").agg(F.sum("vehicle_count").cast("bigint").alias("camera_vehicles"))
         frame = frame.join(counts, "segment_id", "left")

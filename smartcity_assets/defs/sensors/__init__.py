@@ -4,8 +4,9 @@ Each tick reads only the manifests after its cursor (one listing per stream star
 its cost grows with new batches, not with the lake. For every hourly partition the new batches touched — old
 hours that received late events included — it records a materialization of the raw asset (rows, files, bytes
 and Kafka offsets added) and requests one run of the affected transformed partitions, their catalog entries
-and the marts built on them (and the previous hour of marts that read ahead, like incident response). Run
-keys are derived from the manifests, so a repeated tick requests nothing twice.
+and the marts built on them, then one run per mart over the other hours that read the changed ones (marts
+that read a window of hours, like incident response and public transport). Run keys are derived from the
+manifests, so a repeated tick requests nothing twice.
 """
 
 
@@ -18,12 +19,21 @@ from smartcity import contracts, tables
 from smartcity.lake import layout, manifests
 from smartcity.lake.layout import FIRST_DATE, Hour
 from smartcity.marts import MARTS
-from smartcity_assets.keys import CATALOG, MARTS as MARTS_GROUP, TRANSFORMED
-from smartcity_assets.keys import mart_key, raw_catalog_key, raw_key, transformed_catalog_key, transformed_key
+from smartcity_assets.keys import (
+    CATALOG,
+    TRANSFORMED,
+    mart_key,
+    raw_catalog_key,
+    raw_key,
+    transformed_catalog_key,
+    transformed_key,
+)
+from smartcity_assets.keys import MARTS as MARTS_GROUP
 from smartcity_assets.resources import LakeResource
 
 MAX_MANIFESTS_PER_TICK = 500
 TRIGGER_TAG = {"smartcity/trigger": "raw_manifest_sensor"}
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dg.sensor(name="raw_manifest_sensor", minimum_interval_seconds=5, default_status=dg.DefaultSensorStatus.RUNNING,
@@ -41,20 +51,35 @@ def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
                     computed=lambda mart, hour: store.exists(store.path(layout.mart_file(mart, hour))))
 
 
-def queued_runs(context: dg.SensorEvaluationContext) -> dict[str, set[dg.AssetKey]]:
-    """Hour -> assets of this sensor's runs that have not started yet. Such a run reads every batch
-    committed before it starts, so a new request for the same assets would only repeat it: when the
-    stream commits faster than runs finish, requests coalesce instead of queueing up without end."""
+Pending = list[tuple[set[str], set[dg.AssetKey]]]  # per run not started yet: (its hours, its assets)
+
+
+def queued_runs(context: dg.SensorEvaluationContext) -> Pending:
+    """The hours and assets of this sensor's runs that have not started yet. Such a run reads every batch
+    committed before it starts, so a new request it covers would only repeat it: when the stream commits
+    faster than runs finish, requests coalesce instead of queueing up without end."""
     if context.instance_ref is None:  # evaluated outside a Dagster instance (tests, the demo)
-        return {}
+        return []
     records = context.instance.get_run_records(dg.RunsFilter(
         statuses=[dg.DagsterRunStatus.QUEUED, dg.DagsterRunStatus.NOT_STARTED], tags=TRIGGER_TAG))
-    pending: dict[str, set[dg.AssetKey]] = defaultdict(set)
+    pending = []
     for record in records:
-        hour = record.dagster_run.tags.get("dagster/partition")
-        if hour:
-            pending[hour] |= set(record.dagster_run.asset_selection or ())
+        tags = record.dagster_run.tags
+        if "dagster/partition" in tags:
+            hours = {tags["dagster/partition"]}
+        elif RANGE_START in tags:
+            hours = {h.key for h in _between(Hour.parse(tags[RANGE_START]), Hour.parse(tags[RANGE_END]))}
+        else:
+            continue
+        pending.append((hours, set(record.dagster_run.asset_selection or ())))
     return pending
+
+
+def _between(first: Hour, last: Hour) -> list[Hour]:
+    hours = [first]
+    while hours[-1] < last:
+        hours.append(hours[-1].shifted(1))
+    return hours
 
 
 def _landed(found: list[manifests.Manifest]) -> dict[tuple[str, str], dict]:
@@ -82,12 +107,18 @@ def _landed(found: list[manifests.Manifest]) -> dict[tuple[str, str], dict]:
     return added
 
 
-def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
-             queued: dict[str, set[dg.AssetKey]] | None = None,
-             computed: Callable[[str, Hour], bool] = lambda mart, hour: True) -> dg.SensorResult:
-    """Raw materializations and run requests for the manifests found. `queued`: assets of runs not yet
-    started, per hour; `computed(mart, hour)`: whether that mart hour was built before (only then does a
-    change to the next hour make it stale)."""
+def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, queued: Pending | None = None,
+              computed: Callable[[str, Hour], bool] = lambda mart, hour: True) -> dg.SensorResult:
+    """Raw materializations and run requests for the manifests found.
+
+    One run per changed hour (oldest first): the raw catalog entries, transformed tables and catalog entries
+    of the sources that changed, and the marts reading them in that hour. Then, after all of them, one run
+    per mart over the range of other hours it reads the changed hours in (the incident mart's earlier hours,
+    the next hour of the bus mart): an hour that landed in this tick, or one built before (`computed`).
+    Since each run reads the lake as it is when it starts, and these come after every run that rewrites
+    their inputs, the marts end equal to a computation from scratch whatever order and batching the hours
+    land in. `queued`: runs not started yet, whose hours and assets cover a request (then it is left out).
+    """
     added = _landed(found)
     events = [
         dg.AssetMaterialization(asset_key=raw_key(source), partition=hour, metadata={
@@ -97,30 +128,53 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor,
         })
         for (source, hour), a in sorted(added.items())
     ]
-    sources_by_hour: dict[str, set[str]] = defaultdict(set)
-    for source, hour in added:
-        sources_by_hour[hour].add(source)
+    sources_by_hour: dict[Hour, set[str]] = defaultdict(set)
+    for source, key in added:
+        sources_by_hour[Hour.parse(key)].add(source)
+    changed = {hour: sorted({t for s in sources for t in tables.fed_by(s)}) for hour, sources in
+               sources_by_hour.items()}
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
-    queued = queued or {}
+    queued = queued or []
+
+    def covered(hours: set[str], selection: list[dg.AssetKey]) -> bool:
+        return any(hours <= h and set(selection) <= a for h, a in queued)
+
     runs = []
-    for hour, sources in sorted(sources_by_hour.items()):
-        changed = sorted({t for s in sources for t in tables.fed_by(s)})
-        selection = ([raw_catalog_key(s) for s in sorted(sources)]
-                     + [key for t in changed for key in (transformed_key(t), transformed_catalog_key(t))]
-                     + [mart_key(m.name) for m in MARTS if set(m.input_tables) & set(changed)])
-        if set(selection) <= queued.get(hour, set()):
-            continue  # a run not yet started covers it (and the follow-up requested with it, queued after it)
-        runs.append(dg.RunRequest(run_key=f"{hour}|{'+'.join(changed)}|{tip}", partition_key=hour,
-                                  asset_selection=selection, tags=TRIGGER_TAG))
-        # Marts that also read the following hour of a changed input: their previous hour changes too.
-        # Requested after this hour's run, which the run queue starts first (one run at a time).
-        previous = Hour.parse(hour).shifted(-1)
-        earlier = [mart_key(m.name) for m in MARTS if previous.date >= FIRST_DATE
-                   and any(m.reads_next_hour_of(t) for t in changed) and computed(m.name, previous)]
-        if earlier:
-            runs.append(dg.RunRequest(run_key=f"{previous.key}|after:{hour}|{tip}", partition_key=previous.key,
-                                      asset_selection=earlier, tags=TRIGGER_TAG))
+    for hour, names in sorted(changed.items()):
+        selection = ([raw_catalog_key(s) for s in sorted(sources_by_hour[hour])]
+                     + [key for t in names for key in (transformed_key(t), transformed_catalog_key(t))]
+                     + [mart_key(m.name) for m in MARTS if set(m.input_tables) & set(names)])
+        if not covered({hour.key}, selection):
+            runs.append(dg.RunRequest(run_key=f"{hour.key}|{'+'.join(names)}|{tip}", partition_key=hour.key,
+                                      asset_selection=selection, tags=TRIGGER_TAG))
+    for mart in MARTS:
+        later = sorted(_stale_elsewhere(mart, changed, computed))
+        if not later:
+            continue
+        span = {h.key for h in _between(later[0], later[-1])}
+        if covered(span, [mart_key(mart.name)]):
+            continue
+        runs.append(dg.RunRequest(
+            run_key=f"{later[0].key}..{later[-1].key}|{mart.name}|after|{tip}", asset_selection=[mart_key(mart.name)],
+            tags={**TRIGGER_TAG, RANGE_START: later[0].key, RANGE_END: later[-1].key}))
     return dg.SensorResult(run_requests=runs, asset_events=events, cursor=new_cursor.dumps())
+
+
+def _stale_elsewhere(mart, changed: dict[Hour, list[str]], computed) -> set[Hour]:
+    """Hours of `mart` that read a changed input hour other than their own, and that no run of this tick
+    recomputes after that input is rewritten: their own hour's run does only when it comes later (a later
+    hour) and includes the mart. Only hours that landed in this tick or were built before."""
+    out = set()
+    for hour, names in changed.items():
+        for name in names:
+            for stale in mart.stale_after(name, hour):
+                if stale == hour or stale.date < FIRST_DATE:
+                    continue
+                if stale > hour and stale in changed and set(mart.input_tables) & set(changed[stale]):
+                    continue  # its own run comes later in this tick and reads the new input
+                if stale in changed or computed(mart.name, stale):
+                    out.add(stale)
+    return out
 
 
 defs = dg.Definitions(sensors=[raw_manifest_sensor])

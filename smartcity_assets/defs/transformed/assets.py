@@ -17,7 +17,7 @@ from smartcity.tables import TABLES, TransformedTable
 from smartcity_assets.defs.transformed.checks import check_result, check_specs
 from smartcity_assets.keys import TRANSFORMED, raw_key, transformed_key
 from smartcity_assets.metadata import OWNERS, column_lineage, column_schema
-from smartcity_assets.partitions import HOURLY, hour_of
+from smartcity_assets.partitions import HOURLY, hours_of
 from smartcity_assets.resources import LakeResource
 
 
@@ -27,7 +27,7 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
 
     @dg.asset(
         key=key, deps=[upstream], partitions_def=HOURLY, group_name=TRANSFORMED, kinds={"spark", "parquet"},
-        owners=OWNERS,
+        owners=OWNERS, backfill_policy=dg.BackfillPolicy.single_run(),
         description=(f"{table.description} Deduplicated on event_id (a message delivered twice counts once); "
                      f"typed as in the event contract; one partition per UTC hour of event time, recomputed "
                      f"whole when late events arrive for that hour. Validate a partition yourself with "
@@ -39,21 +39,29 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
                                f"{layout.DATA_FILE}"},
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource):
-        spark, store, hour = pyspark.spark_session, lake.lake(), hour_of(context)
-        rows, n_files = table_input(spark, store, table, hour)
-        result = transform(spark, rows, table).cache()  # read by the write, the checks and their counts
-        data = result.toArrow()
-        input_rows = rows.count()
-        outcomes = evaluate(result, table, hour)
-        result.unpersist()
-        path = store.path(layout.transformed_file(table.name, hour))
-        size = store.write_parquet(data, path)
-        context.log.info(f"{table.name} {hour.key}: {input_rows:,} input rows from {n_files} files -> "
-                         f"{data.num_rows:,} rows ({input_rows - data.num_rows:,} duplicates removed)")
-        return dg.MaterializeResult(check_results=[check_result(o) for o in outcomes], metadata={
-            "dagster/row_count": data.num_rows, "raw_rows": input_rows, "raw_files": n_files,
-            "duplicates_removed": input_rows - data.num_rows, "bytes": size, "dagster/uri": store.uri_of(path),
-            "checks_failed": sorted(o.rule.name for o in outcomes if not o.passed),
+        spark, store = pyspark.spark_session, lake.lake()
+        hours = hours_of(context)  # one, or a range (a backfill)
+        totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
+        for hour in hours:
+            rows, n_files = table_input(spark, store, table, hour)
+            result = transform(spark, rows, table).cache()  # read by the write, the checks and their counts
+            data = result.toArrow()
+            input_rows = rows.count()
+            outcomes.append(evaluate(result, table, hour))
+            result.unpersist()
+            path = store.path(layout.transformed_file(table.name, hour))
+            totals["bytes"] += store.write_parquet(data, path)
+            totals["rows"] += data.num_rows
+            totals["input_rows"] += input_rows
+            totals["files"] += n_files
+            context.log.info(f"{table.name} {hour.key}: {input_rows:,} input rows from {n_files} files -> "
+                             f"{data.num_rows:,} rows ({input_rows - data.num_rows:,} duplicates removed)")
+        results = [check_result(*per_rule) for per_rule in zip(*outcomes)]
+        uri = store.uri_of(path if len(hours) == 1 else store.path(layout.transformed_folder(table.name)))
+        return dg.MaterializeResult(check_results=results, metadata={
+            "dagster/row_count": totals["rows"], "raw_rows": totals["input_rows"], "raw_files": totals["files"],
+            "duplicates_removed": totals["input_rows"] - totals["rows"], "bytes": totals["bytes"],
+            "dagster/uri": uri, "checks_failed": sorted(r.check_name for r in results if not r.passed),
         })
 
     return _asset

@@ -13,10 +13,13 @@ def check_specs(key: dg.AssetKey, table: TransformedTable) -> list[dg.AssetCheck
     return [dg.AssetCheckSpec(r.name, asset=key, blocking=r.blocking, description=r.label) for r in rules_for(table)]
 
 
-def check_result(outcome: Outcome) -> dg.AssetCheckResult:
-    metadata = {"failing_rows": outcome.failing, "rule": outcome.sql}
-    if outcome.sample is not None:
-        metadata["sample_failing_rows"] = dg.MetadataValue.json(outcome.sample)
-    return dg.AssetCheckResult(check_name=outcome.rule.name, passed=outcome.passed, metadata=metadata,
-                               severity=dg.AssetCheckSeverity.ERROR if outcome.rule.blocking
-                               else dg.AssetCheckSeverity.WARN)
+def check_result(*outcomes: Outcome) -> dg.AssetCheckResult:
+    """One rule's result over the hours of the run (one outcome per hour): failing rows added up, the rule as
+    evaluated for the first hour, a sample from the first hour that failed."""
+    rule, failing = outcomes[0].rule, sum(o.failing for o in outcomes)
+    metadata = {"failing_rows": failing, "rule": outcomes[0].sql}
+    sample = next((o.sample for o in outcomes if o.sample is not None), None)
+    if sample is not None:
+        metadata["sample_failing_rows"] = dg.MetadataValue.json(sample)
+    return dg.AssetCheckResult(check_name=rule.name, passed=failing == 0, metadata=metadata,
+                               severity=dg.AssetCheckSeverity.ERROR if rule.blocking else dg.AssetCheckSeverity.WARN)
