@@ -125,19 +125,21 @@ def traffic_cameras() -> list[dict]:
             {"segment_id": "SEG-0100", "vehicle_count": 9}]  # a camera segment without GPS fixes: no row
 
 
-def _segment_row(segment, zone, road_class, limit, fixes, vehicles, mean, p85, ratio, level, camera):
+def _segment_row(segment, zone, road_class, limit, fixes, vehicles, mean, p85, ratio, level, tti, camera):
     return {"segment_id": segment, "zone_id": zone, "road_class": road_class, "speed_limit_kmh": limit,
             "gps_fixes": fixes, "vehicles": vehicles, "mean_speed_kmh": mean, "p85_speed_kmh": p85,
-            "speed_ratio": ratio, "congestion_level": level, "camera_vehicles": camera}
+            "speed_ratio": ratio, "congestion_level": level, "travel_time_index": tti, "camera_vehicles": camera}
 
 
+# travel time index = limit / mean speed, to 2 places: 70/56 = 1.25, 30/12 = 2.5, 50/30 = 1.67, 70/63 = 1.11,
+# 30/17.9 = 1.676 -> 1.68, 50/19.5 = 2.564 -> 2.56
 TRAFFIC_EXPECTED = [
-    _segment_row("SEG-0001", "Z01", "ring", 70.0, 3, 2, 56.0, 56.0, 0.8, "free", 12),  # cameras 5 + 7
-    _segment_row("SEG-0005", "Z01", "residential", 30.0, 2, 2, 12.0, 13.4, 0.4, "heavy", None),  # no camera
-    _segment_row("SEG-0011", "Z01", "arterial", 50.0, 5, 4, 30.0, 44.0, 0.6, "moderate", 0),
-    _segment_row("SEG-0012", "Z02", "ring", 70.0, 1, 1, 63.0, 63.0, 0.9, "free", None),
-    _segment_row("SEG-0014", "Z02", "residential", 30.0, 1, 1, 17.9, 17.9, 0.597, "heavy", None),
-    _segment_row("SEG-0020", "Z02", "arterial", 50.0, 2, 1, 19.5, 20.55, 0.39, "severe", 7),  # 3 + 4
+    _segment_row("SEG-0001", "Z01", "ring", 70.0, 3, 2, 56.0, 56.0, 0.8, "free", 1.25, 12),  # cameras 5 + 7
+    _segment_row("SEG-0005", "Z01", "residential", 30.0, 2, 2, 12.0, 13.4, 0.4, "heavy", 2.5, None),  # no camera
+    _segment_row("SEG-0011", "Z01", "arterial", 50.0, 5, 4, 30.0, 44.0, 0.6, "moderate", 1.67, 0),
+    _segment_row("SEG-0012", "Z02", "ring", 70.0, 1, 1, 63.0, 63.0, 0.9, "free", 1.11, None),
+    _segment_row("SEG-0014", "Z02", "residential", 30.0, 1, 1, 17.9, 17.9, 0.597, "heavy", 1.68, None),
+    _segment_row("SEG-0020", "Z02", "arterial", 50.0, 2, 1, 19.5, 20.55, 0.39, "severe", 2.56, 7),  # 3 + 4
 ]
 
 
@@ -163,9 +165,9 @@ def test_traffic_congestion_without_gps_is_none_and_unmatched_fixes_give_no_rows
 # -- environment ----------------------------------------------------------------------------------------------
 
 def _reading(zone: str, minute: int, condition: str, temperature: float, humidity: float, precipitation: float,
-             wind: float, aqi: int, second: int = 0) -> dict:
+             wind: float, aqi: int, second: int = 0, hour: int = 10) -> dict:
     return {"zone_id": zone, "zone_name": reference_zone_name(zone), "station_id": f"WS-{zone}",
-            "event_time": at(minute, second), "condition": condition, "temperature_c": temperature,
+            "event_time": at(minute, second, hour), "condition": condition, "temperature_c": temperature,
             "humidity_pct": humidity, "precipitation_mm_h": precipitation, "wind_speed_ms": wind,
             "air_quality_index": aqi}
 
@@ -289,6 +291,8 @@ INCIDENTS = {  # what each incident's updates carry
                   road_class=None, latitude=52.347, longitude=4.87, vehicles_involved=0),
     "INC-6": dict(incident_type="collision", severity=2, zone_id="Z01", zone_name="Westfield", segment_id="SEG-0005",
                   road_class="residential", latitude=52.342, longitude=4.865881, vehicles_involved=3),
+    "INC-7": dict(incident_type="fire", severity=5, zone_id="Z01", zone_name="Westfield", segment_id=None,
+                  road_class=None, latitude=52.3465, longitude=4.871, vehicles_involved=0),
 }
 
 
@@ -298,7 +302,7 @@ def _update(incident: str, status: str, t: datetime, unit: str | None = None, **
 
 
 def incident_updates() -> list[dict]:
-    """Updates of hour 10 and 11 (what the mart reads for hour 10), deliberately not in time order."""
+    """Updates of hours 10 to 17 (the mart reads 10..16 for hour 10), deliberately not in time order."""
     return [
         _update("INC-1", "resolved", at(5, 0, hour=11), "EMG-1"),  # resolved in the next hour
         _update("INC-1", "on_scene", at(20), "EMG-1"),
@@ -307,6 +311,7 @@ def incident_updates() -> list[dict]:
         _update("INC-2", "on_scene", at(41), "EMG-2"),  # arrives before its dispatch update
         _update("INC-2", "reported", at(30)),
         _update("INC-2", "dispatched", at(33, 20), "EMG-2"),
+        _update("INC-2", "resolved", at(10, 0, hour=17), "EMG-2"),  # after 17:00: beyond the 6 hours followed
         _update("INC-3", "reported", at(59)),  # nothing else yet
         _update("INC-4", "reported", at(2, 0, hour=11)),  # reported in the next hour: not in hour 10
         _update("INC-4", "dispatched", at(5, 0, hour=11), "EMG-4"),
@@ -316,6 +321,10 @@ def incident_updates() -> list[dict]:
         _update("INC-6", "reported", at(20)),
         _update("INC-6", "dispatched", at(22), "EMG-3"),
         _update("INC-6", "on_scene", at(31, 15), "EMG-3"),
+        _update("INC-7", "resolved", at(30, 0, hour=12), "EMG-6"),  # a fire: reported 10:40, out at 12:30
+        _update("INC-7", "reported", at(40)),
+        _update("INC-7", "on_scene", at(55), "EMG-6"),
+        _update("INC-7", "dispatched", at(43), "EMG-6"),
     ]
 
 
@@ -324,30 +333,37 @@ def incident_weather() -> list[dict]:
             _reading("Z01", 10, "heavy_rain", 6.5, 95.0, 8.0, 3.0, 40),  # at INC-1's report: at or before counts
             _reading("Z01", 11, "clear", 7.5, 85.0, 0.0, 3.0, 40),  # after INC-1's, last before INC-6's (10:20)
             _reading("Z02", 45, "fog", 4.0, 99.0, 0.0, 1.0, 40),  # Z02 only after INC-2's report: the first one
-            _reading("Z02", 50, "cloudy", 3.5, 90.0, 0.0, 1.0, 40)]  # Z05: no readings at all
+            _reading("Z02", 50, "cloudy", 3.5, 90.0, 0.0, 1.0, 40),
+            _reading("Z05", 58, "snow", -1.0, 90.0, 1.2, 2.0, 40, hour=9)]  # Z05: only in the previous hour
 
 
-def _lifecycle(incident, unit, status, reported, dispatched, on_scene, resolved, to_dispatch, to_scene,
+def _lifecycle(incident, unit, status, reported, dispatched, on_scene, resolved, to_dispatch, travel, to_scene,
                on_scene_min, to_resolve, condition, precipitation, temperature) -> dict:
     attributes = {k: v for k, v in INCIDENTS[incident].items()}
     return {"incident_id": incident, **attributes, "unit_id": unit, "status": status, "reported_at": reported,
             "dispatched_at": dispatched, "on_scene_at": on_scene, "resolved_at": resolved,
-            "minutes_to_dispatch": to_dispatch, "minutes_to_scene": to_scene, "minutes_on_scene": on_scene_min,
+            "followed_until": at(0, hour=17),  # 6 hours after the end of hour 10
+            "minutes_to_dispatch": to_dispatch, "minutes_travel": travel, "minutes_to_scene": to_scene,
+            "minutes_on_scene": on_scene_min,
             "minutes_to_resolve": to_resolve, "weather_condition": condition, "precipitation_mm_h": precipitation,
             "temperature_c": temperature}
 
 
 INCIDENTS_EXPECTED = [  # by report time
-    # 10:10 -> 10:12:30 = 2.5 min, -> 10:20 = 10, 10:20 -> 11:05 = 45, 10:10 -> 11:05 = 55
-    _lifecycle("INC-1", "EMG-1", "resolved", at(10), at(12, 30), at(20), at(5, 0, hour=11), 2.5, 10.0, 45.0, 55.0,
-               "heavy_rain", 8.0, 6.5),
-    # 10:20 -> 10:22 = 2, -> 10:31:15 = 11.25, 10:31:15 -> 10:50:45 = 19.5, 10:20 -> 10:50:45 = 30.75
-    _lifecycle("INC-6", "EMG-3", "resolved", at(20), at(22), at(31, 15), at(50, 45), 2.0, 11.25, 19.5, 30.75,
+    # 10:10 -> 10:12:30 = 2.5 min, travel 7.5, -> 10:20 = 10, 10:20 -> 11:05 = 45, 10:10 -> 11:05 = 55
+    _lifecycle("INC-1", "EMG-1", "resolved", at(10), at(12, 30), at(20), at(5, 0, hour=11), 2.5, 7.5, 10.0, 45.0,
+               55.0, "heavy_rain", 8.0, 6.5),
+    # 10:20 -> 10:22 = 2, travel 9.25, -> 10:31:15 = 11.25, 10:31:15 -> 10:50:45 = 19.5, 10:20 -> 10:50:45 = 30.75
+    _lifecycle("INC-6", "EMG-3", "resolved", at(20), at(22), at(31, 15), at(50, 45), 2.0, 9.25, 11.25, 19.5, 30.75,
                "clear", 0.0, 7.5),
-    # 10:30 -> 10:33:20 = 200 s = 3.33 min, -> 10:41 = 11; not resolved
-    _lifecycle("INC-2", "EMG-2", "on_scene", at(30), at(33, 20), at(41), None, 3.33, 11.0, None, None,
+    # 10:30 -> 10:33:20 = 200 s = 3.33 min, travel 460 s = 7.67, -> 10:41 = 11; its 17:10 resolution is not followed
+    _lifecycle("INC-2", "EMG-2", "on_scene", at(30), at(33, 20), at(41), None, 3.33, 7.67, 11.0, None, None,
                "fog", 0.0, 4.0),
-    _lifecycle("INC-3", None, "reported", at(59), None, None, None, None, None, None, None, None, None, None),
+    # 10:40 -> 10:43 = 3, travel 12, -> 10:55 = 15, 10:55 -> 12:30 = 95, 10:40 -> 12:30 = 110: across three hours
+    _lifecycle("INC-7", "EMG-6", "resolved", at(40), at(43), at(55), at(30, 0, hour=12), 3.0, 12.0, 15.0, 95.0,
+               110.0, "clear", 0.0, 7.5),
+    # Z05's only reading is at 09:58, in the hour before: the last one at or before the report
+    _lifecycle("INC-3", None, "reported", at(59), None, None, None, None, None, None, None, None, "snow", 1.2, -1.0),
 ]
 
 
@@ -404,11 +420,11 @@ def transport_gps() -> list[dict]:
 
 
 def _route(route, buses, reports, speed, mean_passengers, max_passengers, arrivals, headways, mean_headway, cv,
-           max_headway, gaps) -> dict:
+           max_headway, gaps, wait=None, excess=None, bunched=0) -> dict:
     return {"route_id": route, "buses": buses, "reports": reports, "mean_speed_kmh": speed,
             "mean_passengers": mean_passengers, "max_passengers": max_passengers, "stop_arrivals": arrivals,
             "headways": headways, "mean_headway_min": mean_headway, "headway_cv": cv, "max_headway_min": max_headway,
-            "service_gaps": gaps}
+            "mean_wait_min": wait, "excess_wait_min": excess, "bunched_headways": bunched, "service_gaps": gaps}
 
 
 def test_public_transport_service_headways_and_gaps(spark):
@@ -417,13 +433,44 @@ def test_public_transport_service_headways_and_gaps(spark):
     assert_rows(got, [
         # R1: speeds (20+30+25+17)/4 = 23, passengers 60/4 = 15; arrivals: SEG-0003 at 10:01, 10:04, 10:07, 10:10,
         # 10:25 and SEG-0006 at 10:02 = 6; headways at SEG-0003 3, 3, 3, 15 min: mean 6, population sd
-        # sqrt((9+9+9+81)/4) = sqrt(27) = 5.196 -> cv 0.866; 15 > 2 x 6: one service gap
-        _route("R1", 3, 4, 23.0, 15.0, 30, 6, 4, 6.0, 0.866, 15.0, 1),
+        # sqrt((9+9+9+81)/4) = sqrt(27) = 5.196 -> cv 0.866; 15 > 2 x 6: one service gap; none under 3 (half
+        # the mean): no bunching; average wait (9+9+9+225) / (2 x 24) = 5.25, excess 5.25 - 6/2 = 2.25
+        _route("R1", 3, 4, 23.0, 15.0, 30, 6, 4, 6.0, 0.866, 15.0, 1, 5.25, 2.25, 0),
         # R2: one arrival, no headway
         _route("R2", 1, 1, 40.0, 5.0, 5, 1, 0, None, None, None, 0),
         # R4: no fixes, no arrivals
         _route("R4", 1, 1, 0.0, 12.0, 12, 0, 0, None, None, None, 0),
     ], "public_transport")
+
+
+def test_public_transport_headways_reach_back_into_the_previous_hour(spark):
+    """A bus of R1 reached SEG-0003 at 09:58: the first arrival of hour 10 there (10:01) has a 3-minute headway;
+    the 09:58 arrival and the hour-9 report themselves count in hour 9, not here."""
+    earlier = [{**_report("BUS-9", "R1", 22.0, 40), "event_time": at(57, hour=9)}]
+    fixes = [{**_bus_fix("BUS-9", 0, 0, "SEG-0001"), "event_time": at(57, 30, hour=9)},
+             {**_bus_fix("BUS-9", 0, 0, "SEG-0003"), "event_time": at(58, hour=9)}]
+    got = run(spark, "public_transport", vehicle=frame_of(spark, "vehicle", earlier + transport_vehicles()),
+              gps_matched=frame_of(spark, "gps_matched", fixes + transport_gps()))
+    # R1 headways 3, 3, 3, 3, 15: mean 27/5 = 5.4; deviations -2.4 (x4) and 9.6: variance (4 x 5.76 + 92.16) / 5 =
+    # 23.04, sd 4.8, cv 0.889; wait (4 x 9 + 225) / (2 x 27) = 4.833 -> 4.83, excess 4.833 - 2.7 = 2.13;
+    # 15 > 10.8: one gap; nothing under 2.7
+    assert_rows(got[:1], [_route("R1", 3, 4, 23.0, 15.0, 30, 6, 5, 5.4, 0.889, 15.0, 1, 4.83, 2.13, 0)],
+                "public_transport")
+
+
+def test_public_transport_bunching(spark):
+    """Two buses a minute apart after a long gap: headways 10, 1, 10 at SEG-0003 -> mean 7; 1 < 3.5 is bunched."""
+    vehicles = [_report("BUS-1", "R1", 20.0, 10), _report("BUS-2", "R1", 20.0, 10)]
+    fixes = [_bus_fix("BUS-1", 0, 30, "SEG-0001"), _bus_fix("BUS-1", 1, 0, "SEG-0003"),
+             _bus_fix("BUS-1", 10, 30, "SEG-0001"), _bus_fix("BUS-1", 11, 0, "SEG-0003"),
+             _bus_fix("BUS-2", 11, 30, "SEG-0001"), _bus_fix("BUS-2", 12, 0, "SEG-0003"),
+             _bus_fix("BUS-2", 21, 30, "SEG-0001"), _bus_fix("BUS-2", 22, 0, "SEG-0003")]
+    got = run(spark, "public_transport", vehicle=frame_of(spark, "vehicle", vehicles),
+              gps_matched=frame_of(spark, "gps_matched", fixes))
+    # arrivals 10:01, 10:11, 10:12, 10:22: headways 10, 1, 10, mean 7, sd sqrt((9+36+9)/3) = 4.243, cv 0.606;
+    # wait (100+1+100) / 42 = 4.786 -> 4.79, excess 4.786 - 3.5 = 1.29; nothing over 14
+    assert_rows(got, [_route("R1", 2, 2, 20.0, 10.0, 10, 4, 3, 7.0, 0.606, 10.0, 0, 4.79, 1.29, 1)],
+                "public_transport")
 
 
 def test_public_transport_without_gps_has_no_arrivals(spark):

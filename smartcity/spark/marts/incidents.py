@@ -27,7 +27,9 @@ def incident_response(spark, hour: Hour, inputs: dict):
                .select("incident_id", "incident_type", "severity", "zone_id", "zone_name", "segment_id",
                        "road_class", "latitude", "longitude", "vehicles_involved",
                        F.col("event_time").alias("reported_at")))
-    updates = updates.join(reports.select("incident_id"), "incident_id")  # only the incidents of this hour
+    until = hour.end + timedelta(hours=FOLLOW_HOURS)
+    updates = (updates.where(F.col("event_time") < F.lit(until))  # the window, whatever the inputs hold
+               .join(reports.select("incident_id"), "incident_id"))  # only the incidents of this hour
 
     def first_time(status: str):
         return F.min(F.when(F.col("status") == status, F.col("event_time")))
@@ -42,8 +44,7 @@ def incident_response(spark, hour: Hour, inputs: dict):
         return F.round((F.unix_micros(F.col(end)) - F.unix_micros(F.col(start))) / 60e6, 2)
 
     weather = inputs["weather"]  # the readings of this hour and the previous one
-    frame = reports.join(lifecycle, "incident_id").withColumn(
-        "followed_until", F.lit(hour.end + timedelta(hours=FOLLOW_HOURS)))
+    frame = reports.join(lifecycle, "incident_id").withColumn("followed_until", F.lit(until))
     if weather is not None:  # the zone's last reading at or before the report, else its first one after
         readings = weather.select("zone_id", F.col("event_time").alias("_wt"), F.col("condition").alias(
             "weather_condition"), "precipitation_mm_h", "temperature_c", F.col("event_id").alias("_we"))
