@@ -473,6 +473,22 @@ def test_public_transport_bunching(spark):
                 "public_transport")
 
 
+@pytest.mark.xfail(strict=True, reason="bug: public_transport divides by the mean headway (headway_cv, mean_wait_min) "
+                   "without a guard: when every headway of a route in the hour is 0 (two buses reaching a stop in "
+                   "the same instant) Spark's ANSI mode raises DIVIDE_BY_ZERO and the whole mart hour fails")
+def test_public_transport_simultaneous_arrivals_give_null_ratios(spark):
+    vehicles = [_report("BUS-1", "R1", 20.0, 10), _report("BUS-2", "R1", 20.0, 10)]
+    fixes = [_bus_fix(bus, minute, second, segment) for bus in ("BUS-1", "BUS-2")
+             for minute, second, segment in ((0, 30, "SEG-0001"), (1, 0, "SEG-0003"))]
+    got = run(spark, "public_transport", vehicle=frame_of(spark, "vehicle", vehicles),
+              gps_matched=frame_of(spark, "gps_matched", fixes))
+    # both buses reach SEG-0003 at 10:01:00: 2 arrivals, one headway of 0 min; cv = sd / mean and the wait
+    # sum(h^2) / (2 sum(h)) are 0 / 0: undefined, null (as the travel time index at a mean speed of 0);
+    # 0 is not under 0.5 x 0 nor over 2 x 0: no bunching, no gap by the definitions
+    assert_rows(got, [_route("R1", 2, 2, 20.0, 10.0, 10, 2, 1, 0.0, None, 0.0, 0, None, None, 0)],
+                "public_transport")
+
+
 def test_public_transport_without_gps_has_no_arrivals(spark):
     got = run(spark, "public_transport", vehicle=frame_of(spark, "vehicle", transport_vehicles()), gps_matched=None)
     assert_rows(got, [_route("R1", 3, 4, 23.0, 15.0, 30, 0, 0, None, None, None, 0),
