@@ -473,9 +473,6 @@ def test_public_transport_bunching(spark):
                 "public_transport")
 
 
-@pytest.mark.xfail(strict=True, reason="bug: public_transport divides by the mean headway (headway_cv, mean_wait_min) "
-                   "without a guard: when every headway of a route in the hour is 0 (two buses reaching a stop in "
-                   "the same instant) Spark's ANSI mode raises DIVIDE_BY_ZERO and the whole mart hour fails")
 def test_public_transport_simultaneous_arrivals_give_null_ratios(spark):
     vehicles = [_report("BUS-1", "R1", 20.0, 10), _report("BUS-2", "R1", 20.0, 10)]
     fixes = [_bus_fix(bus, minute, second, segment) for bus in ("BUS-1", "BUS-2")

@@ -47,11 +47,12 @@ def public_transport(spark, hour: Hour, inputs: dict):
         arrivals = arrivals.withColumn("h", (F.unix_micros("event_time") - F.lag(
             F.unix_micros("event_time")).over(at_stop)) / 60e6).where(in_hour)
         arrivals = arrivals.withColumn("_mean", F.avg("h").over(Window.partitionBy("route_id")))
-        wait = F.sum(F.col("h") * F.col("h")) / (2 * F.sum("h"))
+        # 0 / 0 (every headway of the route 0: buses arriving together) is undefined: null, not an error
+        wait = F.try_divide(F.sum(F.col("h") * F.col("h")), 2 * F.sum("h"))
         regularity = arrivals.groupBy("route_id").agg(
             F.count(F.lit(1)).alias("stop_arrivals"), F.count("h").alias("headways"),
             F.round(F.avg("h"), 2).alias("mean_headway_min"),
-            F.round(F.stddev_pop("h") / F.avg("h"), 3).alias("headway_cv"),
+            F.round(F.try_divide(F.stddev_pop("h"), F.avg("h")), 3).alias("headway_cv"),
             F.round(F.max("h"), 2).alias("max_headway_min"),
             F.round(wait, 2).alias("mean_wait_min"),
             F.round(wait - F.avg("h") / 2, 2).alias("excess_wait_min"),
