@@ -22,6 +22,12 @@ def _utc_time(text: str) -> datetime:
     return value
 
 
+def _demo_hours(text: str) -> int:
+    if not text.isdigit() or not 1 <= int(text) <= 18:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of hours between 1 and 18 (06:00-24:00)")
+    return int(text)
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -99,7 +105,9 @@ def build_parser() -> argparse.ArgumentParser:
     iam.add_argument("--account-id", help="AWS account id (default: SMARTCITY_AWS_ACCOUNT_ID)")
 
     demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
-    demo.add_argument("--events", type=int, default=200_000, help="events to simulate (default 200000)")
+    demo.add_argument("--hours", type=_demo_hours, default=6,
+                      help="hours of city time to simulate, from 06:00 UTC yesterday (1-18, default 6)")
+    demo.add_argument("--vehicles", type=int, default=600, help="fleet size of the simulated city (default 600)")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
     return parser
 
@@ -207,7 +215,7 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "demo":
         from smartcity.demo import run_demo
 
-        return run_demo(settings, events=args.events, keep_stack=args.keep_stack)
+        return run_demo(settings, hours=args.hours, vehicles=args.vehicles, keep_stack=args.keep_stack)
     raise ConfigError(f"unknown command {args.command}")
 
 

@@ -1,9 +1,12 @@
 """The main job (`smartcity demo`): the platform end to end on the embedded stack, with a summary.
 
-Today it covers: stack up -> simulated city into Kafka (what arrived per topic, read back from the
-broker and checked against the contracts) -> Spark Structured Streaming into the lake's raw zone (rows
-per source and hour, quarantined messages by reason) -> the Dagster manifest sensor and the runs it
-requests (transformed tables with their checks, catalog entries) -> a sample query. Marts come next.
+Stack up -> several hours of a simulated city's day (yesterday from 06:00 UTC: the morning rush, rain fronts
+passing, incidents through their lifecycle) into Kafka, read back from the broker and checked against the
+contracts -> Spark Structured Streaming into the lake's raw zone -> the Dagster manifest sensor and the runs it
+requests, as the daemon would run them (each hour, then the marts of hours the later ones changed) -> one line
+per mart a city manager reads, from the warehouse's BI views -> the city report and a sample query.
+To fit hours of city time in a few minutes, cars and trucks report every 90 s and buses and emergency units
+every 15 s (the full rate is every 5 s); the physics still runs every simulated second.
 """
 
 from __future__ import annotations
@@ -12,7 +15,6 @@ import logging
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
-from decimal import Decimal
 
 from smartcity import contracts, stack
 from smartcity.console import table
@@ -22,11 +24,15 @@ from smartcity.lake.summary import summarize
 from smartcity.settings import Settings
 from smartcity.simulator.run import SimulationConfig, format_report, run_simulation
 from smartcity.spark.session import require_java
+from smartcity.warehouse.headlines import Window, headlines
+
+DAY_STARTS_AT = 6  # UTC hour the simulated day starts
+CAR_GPS_EVERY_S, FLEET_GPS_EVERY_S = 90, 15
 
 log = logging.getLogger(__name__)
 
 
-def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
+def run_demo(settings: Settings, hours: int, vehicles: int, keep_stack: bool) -> int:
     print(f"[1/5] checking prerequisites: {require_java()}")
     already = stack.running_services(settings)
     print("[2/5] starting the embedded stack")
@@ -36,7 +42,7 @@ def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
     if "broker" in started_here and (retired := stack.retire_checkpoint(settings)):
         print(f"      the broker started empty: previous streaming checkpoint moved to {retired}")
     try:
-        return _run(settings, events)
+        return _run(settings, hours, vehicles)
     finally:
         if started_here and not keep_stack:
             print("stopping what this run started:")
@@ -44,11 +50,21 @@ def run_demo(settings: Settings, events: int, keep_stack: bool) -> int:
                 print("      " + line)
 
 
-def _run(settings: Settings, events: int) -> int:
-    start = (datetime.now(timezone.utc) - timedelta(hours=1)).replace(minute=0, second=0, microsecond=0)
-    config = SimulationConfig(events=events, speed=0.0, start=start, late_share=0.02, malformed_share=0.01)
-    print(f"[3/5] simulating {events:,} events of a city of {config.vehicles:,} vehicles "
-          f"(2% late, 1% malformed) into Kafka at {settings.bootstrap_servers}")
+def demo_window(hours: int, now: datetime | None = None) -> Window:
+    """Yesterday (UTC) from DAY_STARTS_AT, `hours` hours."""
+    day = ((now or datetime.now(timezone.utc)) - timedelta(days=1)).date()
+    return Window(day, DAY_STARTS_AT, DAY_STARTS_AT + hours - 1)
+
+
+def _run(settings: Settings, hours: int, vehicles: int) -> int:
+    window = demo_window(hours)
+    start = datetime(window.day.year, window.day.month, window.day.day, DAY_STARTS_AT, tzinfo=timezone.utc)
+    config = SimulationConfig(city_seconds=hours * 3600, speed=0.0, start=start, vehicles=vehicles,
+                              car_gps_every_s=CAR_GPS_EVERY_S, fleet_gps_every_s=FLEET_GPS_EVERY_S,
+                              late_share=0.02, malformed_share=0.01)
+    print(f"[3/5] simulating {hours} hours of a city of {vehicles:,} vehicles, {start:%Y-%m-%d %H:%M} to "
+          f"{start + timedelta(hours=hours):%H:%M} UTC (2% of events late, 1% malformed), into Kafka at "
+          f"{settings.bootstrap_servers}")
     report = run_simulation(settings, config)
     print(format_report(report))
 
@@ -86,6 +102,10 @@ def _run(settings: Settings, events: int) -> int:
     print("\n[5/5] Dagster: the manifest sensor ticks, then the runs it requests materialize the transformed "
           "tables with their checks")
     ok &= _dagster(settings, cursor)
+    print(f"\nthe city on {window.day:%A %d %B %Y}, {window.first:02d}:00-{window.last + 1:02d}:00 UTC "
+          f"(from the warehouse's BI views):")
+    for line in _headlines(settings, window):
+        print("  " + line)
     from smartcity.report import build_report
 
     city = build_report(lake, hours=24)
@@ -96,58 +116,28 @@ def _run(settings: Settings, events: int) -> int:
     return 0 if ok else 1
 
 
-# The headline of each mart, read back from the warehouse's BI views: (title, SQL, column headers).
-MART_HEADLINES = [
-    ("bi.traffic_congestion: road segment-hours by congestion level",
-     "SELECT congestion_level, count(*), round(avg(speed_ratio)::numeric, 2) FROM bi.traffic_congestion "
-     "GROUP BY 1 ORDER BY 3 DESC", ["congestion level", "segment-hours", "mean speed / limit"]),
-    ("bi.congestion_episodes: runs of heavily congested hours",
-     "SELECT count(*), coalesce(max(hours), 0), count(DISTINCT segment_id) FROM bi.congestion_episodes",
-     ["episodes", "longest (hours)", "segments"]),
-    ("bi.environment: air quality and weather per zone",
-     "SELECT zone_name, round(avg(mean_aqi)::numeric, 1), max(max_aqi), sum(minutes_over_aqi_alert), "
-     "round(avg(mean_temperature_c)::numeric, 1) FROM bi.environment GROUP BY 1 ORDER BY 2 DESC",
-     ["zone", "mean AQI", "max AQI", "minutes AQI > 100", "mean °C"]),
-    ("bi.weather_impact: traffic by weather condition",
-     "SELECT condition, sum(minutes), round((sum(mean_speed_ratio * gps_fixes) / nullif(sum(gps_fixes), 0))"
-     "::numeric, 3), sum(incidents_reported) FROM bi.weather_impact GROUP BY 1 ORDER BY 2 DESC",
-     ["condition", "zone-minutes", "mean speed / limit", "incidents reported"]),
-    ("bi.incident_response: incidents by kind",
-     "SELECT incident_type, count(*), sum(CASE WHEN resolved_at IS NOT NULL THEN 1 ELSE 0 END), "
-     "round(avg(minutes_to_scene)::numeric, 1) FROM bi.incident_response GROUP BY 1 ORDER BY 2 DESC",
-     ["kind", "incidents", "resolved", "mean minutes to scene"]),
-    ("bi.public_transport: bus routes",
-     "SELECT route_id, max(buses), round(avg(mean_speed_kmh)::numeric, 1), round(avg(mean_headway_min)::numeric, 2), "
-     "round(avg(headway_cv)::numeric, 2), sum(service_gaps) FROM bi.public_transport GROUP BY 1 ORDER BY 1",
-     ["route", "buses", "km/h", "mean headway (min)", "headway cv", "service gaps"]),
-]
-
-
-def _plain(value):
-    """PostgreSQL numerics (Decimal) as int when whole, else float, for printing."""
-    if isinstance(value, Decimal):
-        return int(value) if value == value.to_integral_value() else float(value)
-    return value
-
-
-def _print_marts(settings: Settings) -> None:
-    """The headline numbers of every mart, from the warehouse's BI views."""
+def _headlines(settings: Settings, window: Window) -> list[str]:
     from smartcity.warehouse.postgres import PostgresWarehouse
 
     conn = PostgresWarehouse(settings.warehouse_dsn).connect()
     try:
-        with conn.cursor() as cur:
-            for title, sql, headers in MART_HEADLINES:
-                cur.execute(sql)
-                rows = [[_plain(v) for v in r] for r in cur.fetchall()]
-                print(f"      warehouse {title}")
-                print(table(headers, rows or [["(no rows)"] + [""] * (len(headers) - 1)]))
+        return headlines(conn, window)
     finally:
         conn.close()
 
 
+def _run_label(request) -> str:
+    """The hour a requested run covers, or its range of hours."""
+    from smartcity_assets.defs.sensors import RANGE_END, RANGE_START
+
+    if request.partition_key:
+        return request.partition_key
+    return f"{request.tags[RANGE_START]}..{request.tags[RANGE_END]}"
+
+
 def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
-    """One sensor tick over what this run landed, and the runs it requests, in this process."""
+    """One sensor tick over what this run landed, and the runs it requests in order (as the run queue would
+    start them), in this process."""
     import dagster as dg
 
     from smartcity_assets.definitions import definitions_for, execute_in_process
@@ -161,8 +151,10 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
     if not isinstance(tick, dg.SensorResult):
         print("      the sensor found nothing to do")
         return False
-    print(f"      sensor: {len(tick.asset_events)} raw partitions landed, {len(tick.run_requests)} runs requested")
-    rows, ok, registered = [], True, 0
+    print(f"      sensor: {len(tick.asset_events)} raw partitions landed, {len(tick.run_requests)} runs requested "
+          "(one per hour, then one per mart for the hours that later hours' data changed)")
+    ok, registered = True, 0
+    per_table: dict[str, list] = {}  # asset -> [hours, rows, duplicates removed, checks, failed check names]
     with dg.DagsterInstance.ephemeral() as instance:
         for request in tick.run_requests:
             began = time.monotonic()
@@ -174,16 +166,21 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
             registered += sum(1 for e in events if e.asset_key.path[0] == "catalog")
             for event in (e for e in events if e.asset_key.path[0] == "transformed"):
                 mine = [c for c in checks if c.asset_key == event.asset_key]
-                failed = [c.check_name for c in mine if not c.passed]
-                rows.append([event.asset_key.to_user_string(), request.partition_key,
-                             event.materialization.metadata["dagster/row_count"].value,
-                             event.materialization.metadata["duplicates_removed"].value,
-                             f"{len(mine) - len(failed)}/{len(mine)}", ", ".join(failed) or "-"])
-            print(f"      run for {request.partition_key}: {'ok' if result.success else 'FAILED'} "
-                  f"in {time.monotonic() - began:.1f} s")
-    print(table(["asset", "partition", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
+                seen = per_table.setdefault(event.asset_key.to_user_string(), [0, 0, 0, 0, 0, Counter()])
+                seen[0] += 1
+                seen[1] += event.materialization.metadata["dagster/row_count"].value
+                seen[2] += event.materialization.metadata["duplicates_removed"].value
+                seen[3] += sum(c.passed for c in mine)
+                seen[4] += len(mine)
+                seen[5].update(c.check_name for c in mine if not c.passed)
+            marts = sorted({e.asset_key.path[-1] for e in events if e.asset_key.path[0] == "marts"})
+            print(f"      run for {_run_label(request)}: {'ok' if result.success else 'FAILED'} in "
+                  f"{time.monotonic() - began:.1f} s, {len(events)} materializations"
+                  + (f" (marts: {', '.join(marts)})" if marts and not request.partition_key else ""))
+    rows = [[asset, hours, n, dups, f"{passed}/{total}", ", ".join(f"{k} x{v}" for k, v in failed.items()) or "-"]
+            for asset, (hours, n, dups, passed, total, failed) in sorted(per_table.items())]
+    print(table(["asset", "hours", "rows", "duplicates removed", "checks passed", "failed checks"], rows))
     print(f"      catalog: {registered} table partitions registered ({'Glue' if settings.env == 'aws' else 'DuckDB'})")
-    _print_marts(settings)
     sql = ("SELECT zone_name, count(*) AS fixes, round(avg(speed_kmh), 1) AS mean_kmh, "
            "count(DISTINCT vehicle_id) AS vehicles FROM transformed_gps_matched GROUP BY 1 ORDER BY 2 DESC")
     from smartcity.catalog.query import run_query

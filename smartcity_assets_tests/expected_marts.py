@@ -95,7 +95,8 @@ def incident_response(updates: pd.DataFrame, weather: pd.DataFrame | None, hour:
                                             "event_time"]].rename(columns={"event_time": "reported_at"})
     firsts = updates.groupby(["incident_id", "status"]).event_time.min().unstack()
     for status in ("dispatched", "on_scene", "resolved"):
-        out[f"{status}_at"] = firsts[status] if status in firsts else pd.NaT
+        out[f"{status}_at"] = firsts[status] if status in firsts else pd.Series(
+            pd.NaT, index=out.index, dtype="datetime64[ns, UTC]")
     out["status"] = updates.groupby("incident_id").status.agg(lambda s: max(s, key=ORDER.index))
     out["unit_id"] = updates.dropna(subset=["unit_id"]).groupby("incident_id").unit_id.max()
     out["followed_until"] = until
@@ -128,9 +129,12 @@ def public_transport(vehicles: pd.DataFrame, gps: pd.DataFrame | None, hour: pd.
     """Per route in `hour`: buses, reports, commercial speed, passengers from the hour's bus reports; stop
     arrivals of the hour (a bus's matched fix moving from the route's previous segment onto a stop's segment)
     and their headways to the previous arrival at the stop, which may be in the hour before (`vehicles` and
-    `gps` hold both hours); average wait sum(h^2)/(2 sum(h)), excess wait over mean/2, bunching (< half the
+    `gps` may hold any hours: they are cut to the hour and the one before); average wait sum(h^2)/(2 sum(h)), excess wait over mean/2, bunching (< half the
     mean) and gaps (> twice the mean)."""
-    end = hour + pd.Timedelta(hours=1)
+    end, before = hour + pd.Timedelta(hours=1), hour - pd.Timedelta(hours=1)
+    vehicles = vehicles[(vehicles.event_time >= before) & (vehicles.event_time < end)]
+    if gps is not None:
+        gps = gps[(gps.event_time >= before) & (gps.event_time < end)]
     buses = vehicles[(vehicles.vehicle_type == "bus") & vehicles.route_id.notna()]
     this_hour = buses[(buses.event_time >= hour) & (buses.event_time < end)]
     out = this_hour.groupby("route_id").agg(buses=("vehicle_id", "nunique"), reports=("event_id", "size"),

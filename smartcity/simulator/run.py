@@ -37,11 +37,14 @@ log = logging.getLogger(__name__)
 class SimulationConfig:
     events: int | None = None  # stop after generating this many events ...
     duration_s: float | None = None  # ... or after this many wall-clock seconds
+    city_seconds: int | None = None  # ... or after this many simulated seconds
     rate: float = 0.0  # events per wall-clock second; 0 = as fast as possible
     speed: float = 0.0  # simulated seconds per wall-clock second; 0 = not tied to the wall clock
     start: datetime | None = None  # simulated start time (UTC); default now
     seed: int = 42
     vehicles: int = 2000
+    car_gps_every_s: int = 5  # cars and trucks: a GPS fix every this many seconds, telemetry at twice it
+    fleet_gps_every_s: int = 5  # the same for buses and emergency units
     late_share: float = 0.0
     max_lateness_s: int = 900
     malformed_share: float = 0.0
@@ -51,8 +54,10 @@ class SimulationConfig:
 
     def __post_init__(self) -> None:
         problems = []
-        if self.events is None and self.duration_s is None:
+        if self.events is None and self.duration_s is None and self.city_seconds is None:
             problems.append("give --events or --duration (or both)")
+        if self.city_seconds is not None and self.city_seconds < 1:
+            problems.append("the simulated time must be at least 1 second")
         if self.events is not None and self.events < 1:
             problems.append("--events must be at least 1")
         if self.duration_s is not None and self.duration_s <= 0:
@@ -64,6 +69,8 @@ class SimulationConfig:
                 problems.append(f"--{name.replace('_', '-')} must be between 0 and 1")
         if self.max_lateness_s < 30:
             problems.append("--max-lateness must be at least 30 seconds")
+        if min(self.car_gps_every_s, self.fleet_gps_every_s) < 5:
+            problems.append("--car-gps-every and --fleet-gps-every must be at least 5 seconds (the full rate)")
         if self.vehicles < 10:
             problems.append("--vehicles must be at least 10")
         unknown = set(self.malformed_kinds) - set(MALFORMED_KINDS)
@@ -91,7 +98,9 @@ class EventStream:
     """Simulated seconds in, Kafka messages out (deterministic for a seed)."""
 
     def __init__(self, config: SimulationConfig, world: World | None = None):
-        self.world = world or World(seed=config.seed, vehicles=config.vehicles, start=config.start)
+        self.world = world or World(seed=config.seed, vehicles=config.vehicles, start=config.start,
+                                    car_gps_every_s=config.car_gps_every_s,
+                                    fleet_gps_every_s=config.fleet_gps_every_s)
         self.malformed = MalformedInjector(config.malformed_share, tuple(config.malformed_kinds))
         self.late = LateBuffer(config.late_share, 30, config.max_lateness_s, random.Random(config.seed + 1))
         self.generated = 0
@@ -200,6 +209,10 @@ def run_simulation(settings: Settings, config: SimulationConfig) -> SimulationRe
             budget = None if config.events is None else config.events - stream.generated
             if budget is not None and budget <= 0:
                 break
+            if config.city_seconds is not None and stream.world.tick >= config.city_seconds:
+                break
+            if stream.world.tick % 900 == 0:  # every 15 minutes of city time
+                bar.set_postfix_str(f"city time {stream.world.sim_time:%H:%M}", refresh=False)
             batch = stream.tick(budget)
             _pace(started, stream.world.tick, produced + len(batch), config)
             produce(batch)

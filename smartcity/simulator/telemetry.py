@@ -1,5 +1,8 @@
 """What vehicles on the road report: a GPS fix every 5 s (noisier in rain) and telemetry every 10 s,
-each vehicle at its own phase within the interval."""
+each vehicle at its own phase within the interval. To simulate many hours of a city in few events, cars and trucks
+(`car_gps_every_s`) and the city's own fleet of buses and emergency units (`fleet_gps_every_s`) can report
+less often, telemetry always at twice the GPS interval (probe-vehicle feeds often report every 30-60 s;
+at 15 s a bus still reports on every 400 m segment, so its stop arrivals are seen)."""
 
 from __future__ import annotations
 
@@ -8,25 +11,29 @@ import numpy as np
 from smartcity import contracts
 from smartcity.simulator.city import City
 from smartcity.simulator.clock import Clock, Event
-from smartcity.simulator.fleet import BUS, VEHICLE_TYPE_NAMES, Fleet
+from smartcity.simulator.fleet import BUS, CAR, TRUCK, VEHICLE_TYPE_NAMES, Fleet
 
 GPS_EVERY_S = 5
 TELEMETRY_EVERY_S = 10
 
 
 class Telemetry:
-    def __init__(self, city: City, fleet: Fleet, rng: np.random.Generator, clock: Clock):
+    def __init__(self, city: City, fleet: Fleet, rng: np.random.Generator, clock: Clock,
+                 car_gps_every_s: int = GPS_EVERY_S, fleet_gps_every_s: int = GPS_EVERY_S):
         self.city, self.fleet, self.rng, self.clock = city, fleet, rng, clock
         self._route_ids = [r.route_id for r in city.bus_routes]
+        private = (fleet.vtype == CAR) | (fleet.vtype == TRUCK)
+        self._gps_every = np.where(private, car_gps_every_s, fleet_gps_every_s)
+        self._telemetry_every = self._gps_every * (TELEMETRY_EVERY_S // GPS_EVERY_S)
 
     def reports(self, on_road: np.ndarray, rain: np.ndarray) -> list[Event]:
         """This second's GPS fixes and telemetry of the vehicles on the road (`rain` per zone)."""
         phase = np.arange(self.fleet.n) + self.clock.tick
         events: list[Event] = []
-        gps_idx = np.flatnonzero(on_road & (phase % GPS_EVERY_S == 0))
+        gps_idx = np.flatnonzero(on_road & (phase % self._gps_every == 0))
         if len(gps_idx):
             events.extend(self._gps_events(gps_idx, rain))
-        tel_idx = np.flatnonzero(on_road & (phase % TELEMETRY_EVERY_S == 0))
+        tel_idx = np.flatnonzero(on_road & (phase % self._telemetry_every == 0))
         if len(tel_idx):
             events.extend(self._telemetry_events(tel_idx))
         return events

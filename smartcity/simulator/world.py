@@ -19,7 +19,7 @@ from smartcity.simulator.city import City
 from smartcity.simulator.clock import Clock, Event
 from smartcity.simulator.fleet import Fleet
 from smartcity.simulator.incidents import Incidents
-from smartcity.simulator.telemetry import Telemetry
+from smartcity.simulator.telemetry import GPS_EVERY_S, Telemetry
 from smartcity.simulator.traffic import Traffic
 from smartcity.simulator.weather import Weather
 
@@ -28,7 +28,8 @@ __all__ = ["CAMERA_WINDOW_S", "Event", "World"]
 
 class World:
     def __init__(self, seed: int = 42, vehicles: int = 2000, start: datetime | None = None,
-                 city: City | None = None):
+                 city: City | None = None, car_gps_every_s: int = GPS_EVERY_S,
+                 fleet_gps_every_s: int = GPS_EVERY_S):
         self.city = city = city or City(seed=seed)
         self.clock = clock = Clock(start, seed)
         rng = np.random.default_rng(seed)  # one generator for the whole model: the order of parts matters
@@ -37,7 +38,7 @@ class World:
         self.traffic = Traffic(city, self.fleet, rng, clock)
         self.cameras = Cameras(city, clock)
         self.incidents = Incidents(city, self.fleet, rng, clock)
-        self.telemetry = Telemetry(city, self.fleet, rng, clock)
+        self.telemetry = Telemetry(city, self.fleet, rng, clock, car_gps_every_s, fleet_gps_every_s)
 
     def step(self) -> list[Event]:
         """Advance one simulated second; the events it produced."""
