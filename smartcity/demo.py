@@ -27,6 +27,7 @@ from smartcity.spark.session import require_java
 from smartcity.warehouse.headlines import Window, headlines
 
 DAY_STARTS_AT = 6  # UTC hour the simulated day starts
+DAY_SEED = 2  # the city's day for this seed: the rush hour with a rain front at 07:00, another at 10:00
 CAR_GPS_EVERY_S, FLEET_GPS_EVERY_S = 90, 15
 
 log = logging.getLogger(__name__)
@@ -59,7 +60,7 @@ def demo_window(hours: int, now: datetime | None = None) -> Window:
 def _run(settings: Settings, hours: int, vehicles: int) -> int:
     window = demo_window(hours)
     start = datetime(window.day.year, window.day.month, window.day.day, DAY_STARTS_AT, tzinfo=timezone.utc)
-    config = SimulationConfig(city_seconds=hours * 3600, speed=0.0, start=start, vehicles=vehicles,
+    config = SimulationConfig(city_seconds=hours * 3600, speed=0.0, start=start, seed=DAY_SEED, vehicles=vehicles,
                               car_gps_every_s=CAR_GPS_EVERY_S, fleet_gps_every_s=FLEET_GPS_EVERY_S,
                               late_share=0.02, malformed_share=0.01)
     print(f"[3/5] simulating {hours} hours of a city of {vehicles:,} vehicles, {start:%Y-%m-%d %H:%M} to "

@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 class SimulationConfig:
     events: int | None = None  # stop after generating this many events ...
     duration_s: float | None = None  # ... or after this many wall-clock seconds
-    city_seconds: int | None = None  # ... or after this many simulated seconds
+    city_seconds: int | None = None  # ... or before the simulated clock reaches start + this many seconds
     rate: float = 0.0  # events per wall-clock second; 0 = as fast as possible
     speed: float = 0.0  # simulated seconds per wall-clock second; 0 = not tied to the wall clock
     start: datetime | None = None  # simulated start time (UTC); default now
@@ -209,7 +209,7 @@ def run_simulation(settings: Settings, config: SimulationConfig) -> SimulationRe
             budget = None if config.events is None else config.events - stream.generated
             if budget is not None and budget <= 0:
                 break
-            if config.city_seconds is not None and stream.world.tick >= config.city_seconds:
+            if config.city_seconds is not None and stream.world.tick + 1 >= config.city_seconds:  # ends before it
                 break
             if stream.world.tick % 900 == 0:  # every 15 minutes of city time
                 bar.set_postfix_str(f"city time {stream.world.sim_time:%H:%M}", refresh=False)

@@ -32,8 +32,10 @@ TTI = ("sum(travel_time_index * gps_fixes) / nullif(sum(gps_fixes) FILTER (WHERE
 
 
 def _plain(value):
-    """PostgreSQL numerics (Decimal) as float, for formatting."""
-    return float(value) if isinstance(value, Decimal) else value
+    """PostgreSQL numerics (sums are Decimal) as int when whole, else float, for formatting."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    return value
 
 
 def _rows(cur, sql: str, window: Window) -> list[tuple]:
