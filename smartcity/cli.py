@@ -60,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--start", type=_utc_time, help="simulated start time, ISO-8601 UTC (default: now)")
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
+    sim.add_argument("--car-gps-every", type=int, default=5,
+                     help="seconds between GPS fixes of cars and trucks, telemetry at twice it (default 5)")
+    sim.add_argument("--fleet-gps-every", type=int, default=5,
+                     help="the same for buses and emergency units (default 5)")
     sim.add_argument("--late-share", type=_share, default=0.0, help="share of events sent late (0..1)")
     sim.add_argument("--max-lateness", type=int, default=900, help="latest a late event arrives, seconds")
     sim.add_argument("--malformed-share", type=_share, default=0.0, help="share of malformed messages (0..1)")
@@ -138,7 +142,8 @@ def _dispatch(args: argparse.Namespace) -> int:
 
         config = SimulationConfig(
             events=args.events, duration_s=args.duration, rate=args.rate, speed=args.speed, start=args.start,
-            seed=args.seed, vehicles=args.vehicles, late_share=args.late_share,
+            seed=args.seed, vehicles=args.vehicles, car_gps_every_s=args.car_gps_every,
+            fleet_gps_every_s=args.fleet_gps_every, late_share=args.late_share,
             max_lateness_s=args.max_lateness, malformed_share=args.malformed_share,
             malformed_kinds=args.malformed_kinds, partitions=args.partitions, progress=not args.no_progress)
         report = run_simulation(settings, config)

@@ -31,9 +31,13 @@ def demo(tmp_path_factory):
                SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]")
     try:
         done = subprocess.run([sys.executable, "-m", "smartcity.cli", "demo", "--hours", str(HOURS), "--vehicles",
-                               "300", "--keep-stack"], capture_output=True, text=True, env=env, timeout=900)
+                               "150", "--keep-stack"], capture_output=True, text=True, env=env, timeout=900)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
-        day = (datetime.now(timezone.utc) - timedelta(days=1)).date()
+        shown = re.search(r"the city on \w+ (\d\d \w+ \d{4}), 06:00-08:00 UTC", done.stdout)
+        assert shown, done.stdout[-3000:]
+        day = datetime.strptime(shown.group(1), "%d %B %Y").date()
+        assert day == (datetime.now(timezone.utc) - timedelta(days=1)).date() or day == (
+            datetime.now(timezone.utc) - timedelta(days=2)).date()  # yesterday, when the demo started
         views = {name: query(settings.warehouse_dsn, f"SELECT * FROM bi.{name} WHERE event_date = %s AND event_hour "
                                                      f"BETWEEN %s AND %s", (day, FIRST_HOUR, FIRST_HOUR + HOURS - 1))
                  for name in ("traffic_congestion", "environment", "weather_impact", "incident_response",
@@ -123,8 +127,8 @@ def test_weather_impact_line(demo):
         assert printed == "Weather impact: no rain in the window"
         return
     dry = wi[~wi.condition.isin(RAIN)]
-    found = re.fullmatch(r"Weather impact: (.*); (\d+) of (\d+) incidents were reported in rain \((\d+) of (\d+) "
-                         r"zone-minutes\)", printed)
+    found = re.fullmatch(r"Weather impact: (.*); (\d+) of (\d+) incidents \(those in a minute with a reading\) were "
+                         r"reported in rain \((\d+) of (\d+) zone-minutes\)", printed)
     assert found, printed
     assert [int(found.group(i)) for i in (2, 3, 4, 5)] == [wet.incidents_reported.sum(), wi.incidents_reported.sum(),
                                                            wet.minutes.sum(), wi.minutes.sum()]

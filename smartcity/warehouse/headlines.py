@@ -104,7 +104,8 @@ def weather_impact(cur, window: Window) -> str:
     incidents = wet[1] + dry[1]
     speeds = (f"traffic moved at {wet[0]:.0%} of the speed limit in rain against {dry[0]:.0%} in dry weather"
               if wet[0] is not None and dry[0] is not None else "too few GPS fixes to compare speeds")
-    return (f"Weather impact: {speeds}; {wet[1]} of {incidents} incidents were reported in rain "
+    return (f"Weather impact: {speeds}; {wet[1]} of {incidents} incidents (those in a minute with a reading) were "
+            f"reported in rain "
             f"({wet[2]} of {wet[2] + dry[2]} zone-minutes)")
 
 
