@@ -69,7 +69,7 @@ def city(tmp_path_factory, live_stack, spark):
         yield settings
 
 
-def hour_10(settings, mart: str, order: str, hour: int = 10) -> pd.DataFrame:
+def mart_hour(settings, mart: str, order: str, hour: int = 10) -> pd.DataFrame:
     return query(settings.warehouse_dsn, f"SELECT * FROM bi.{mart} WHERE event_date = '2026-11-29' AND "
                                          f"event_hour = {hour} ORDER BY {order}")
 
@@ -85,7 +85,7 @@ def transformed(settings, table: str, *hours: str) -> pd.DataFrame | None:
 def check(settings, mart: str, order: str, want: pd.DataFrame, hour: str = HOUR_10) -> pd.DataFrame:
     """The warehouse's `hour` and the mart's lake copy both equal `want`, every column of the mart."""
     columns = [c for c in MARTS[mart].column_names if c not in layout.PARTITION_COLUMNS]
-    got = hour_10(settings, mart, order, Hour.parse(hour).hour)
+    got = mart_hour(settings, mart, order, Hour.parse(hour).hour)
     expected.assert_same(got, want, columns, ROUNDED)
     lake = Lake.from_settings(settings)
     copy = lake.read_parquet([lake.path(layout.mart_file(mart, Hour.parse(hour)))]).to_pandas()
@@ -151,7 +151,7 @@ def test_views_and_the_catalog_show_the_same_rows(city):
     assert n == len(incidents[incidents.event_hour == 10])
     _, rows = run_query(city, "SELECT route_id, stop_arrivals FROM marts_public_transport WHERE event_hour = 10 "
                               "ORDER BY route_id")
-    transport = hour_10(city, "public_transport", "route_id")
+    transport = mart_hour(city, "public_transport", "route_id")
     assert [list(r) for r in rows] == transport[["route_id", "stop_arrivals"]].values.tolist()
     comment = query(city.warehouse_dsn, "SELECT col_description('marts.traffic_congestion'::regclass, 6) AS c").c[0]
     assert "Speed limit" in comment and "km/h" in comment

@@ -27,7 +27,8 @@ class MartInput:
     hours: tuple[int, int] = (0, 0)
 
     def __post_init__(self) -> None:
-        assert self.hours[0] <= 0 <= self.hours[1], f"{self.table}: the window must hold the mart's own hour"
+        if not self.hours[0] <= 0 <= self.hours[1]:
+            raise ValueError(f"{self.table}: the window {self.hours} must hold the mart's own hour (offset 0)")
 
     def hours_of(self, hour: Hour) -> list[Hour]:
         """The hours of this input that the mart's `hour` reads."""

@@ -38,13 +38,13 @@ def _plain(value):
     return value
 
 
-def _rows(cur, sql: str, window: Window) -> list[tuple]:
-    cur.execute(sql, window.params)
+def _rows(cur, sql: str, window: Window, **params) -> list[tuple]:
+    cur.execute(sql, {**window.params, **params})
     return [tuple(_plain(v) for v in row) for row in cur.fetchall()]
 
 
 def _zone_name(zone_id: str) -> str:
-    return {z["zone_id"]: z["zone_name"] for z in reference.zones().to_pylist()}.get(zone_id, zone_id)
+    return next((z["zone_name"] for z in reference.zones().to_pylist() if z["zone_id"] == zone_id), zone_id)
 
 
 def traffic(cur, window: Window) -> str:
@@ -64,8 +64,8 @@ def traffic(cur, window: Window) -> str:
         return f"Traffic: no road segment in heavy or severe congestion; travel time index {overall:.2f} overall"
     zone = _rows(cur, f"""
         SELECT zone_id, count(*) FROM bi.traffic_congestion
-        WHERE {IN_WINDOW} AND event_hour = {int(hour)} AND congestion_level IN ('heavy', 'severe')
-        GROUP BY zone_id ORDER BY 2 DESC, 1 LIMIT 1""", window)[0]
+        WHERE {IN_WINDOW} AND event_hour = %(worst)s AND congestion_level IN ('heavy', 'severe')
+        GROUP BY zone_id ORDER BY 2 DESC, 1 LIMIT 1""", window, worst=hour)[0]
     return (f"Traffic: worst at {hour:02d}:00, {severe} road segments in severe and {heavy} in heavy congestion "
             f"(most in {_zone_name(zone[0])}: {zone[1]}); travel time index {tti:.2f} that hour, {overall:.2f} overall")
 
