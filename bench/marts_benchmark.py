@@ -125,7 +125,7 @@ def write_raw_day(lake: Lake, day: str, vehicles: int, seed: int) -> dict[str, i
 
 def build_transformed_day(spark, lake: Lake, day: str) -> dict[str, int]:
     from smartcity.spark.inputs import table_input
-    from smartcity.spark.transform import transform
+    from smartcity.spark.transform import collect_sorted, transform
     from smartcity.tables import TABLES
 
     rows: dict[str, int] = {}
@@ -133,8 +133,7 @@ def build_transformed_day(spark, lake: Lake, day: str) -> dict[str, int]:
         started = time.perf_counter()
         hour = Hour.parse(key)
         for table in TABLES:  # gps before gps_matched, which reads it
-            raw, _ = table_input(spark, lake, table, hour)
-            data = transform(spark, raw, table).toArrow()
+            data = collect_sorted(transform(spark, table_input(spark, lake, table, hour).frame, table))
             lake.write_parquet(data, lake.path(layout.transformed_file(table.name, hour)))
             rows[table.name] = rows.get(table.name, 0) + data.num_rows
         print(f"  transformed {key}: {time.perf_counter() - started:5.1f} s (load {load()})", flush=True)

@@ -47,6 +47,12 @@ class Settings(BaseSettings):
                                           description="IAM role ARN Redshift COPY uses to read the lake")
     spark_master: str = "local[*]"
     spark_driver_memory: str = "2g"
+    spark_remote: str | None = Field(
+        None, pattern=r"^(sc://[A-Za-z0-9.-]+:[0-9]{1,5}(/.*)?|in-process)$",
+        description="Spark of the Dagster runs: unset = the embedded Spark Connect server (`smartcity stack up`); "
+                    "sc://host:port = a Connect server elsewhere (a cluster's); in-process = each run starts "
+                    "its own session on SMARTCITY_SPARK_MASTER")
+    spark_connect_port: int = Field(15002, ge=1024, le=65535, description="Port of the embedded Spark Connect server")
 
     # Streaming job (Kafka -> raw zone)
     checkpoint_location: str | None = Field(None, description="unset = <home>/checkpoints/raw")
@@ -109,6 +115,17 @@ class Settings(BaseSettings):
         if self.warehouse_url is not None:
             return self.warehouse_url.get_secret_value()
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/smartcity"
+
+    @property
+    def uses_embedded_spark_connect(self) -> bool:
+        return self.spark_remote is None
+
+    @property
+    def spark_connect_url(self) -> str | None:
+        """The Spark Connect server the batch runs use, or None when each run starts its own session."""
+        if self.spark_remote == "in-process":
+            return None
+        return self.spark_remote or f"sc://127.0.0.1:{self.spark_connect_port}"
 
     @property
     def lake(self) -> str:

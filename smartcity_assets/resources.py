@@ -15,7 +15,7 @@ from smartcity.errors import ConfigError
 from smartcity.lake import Lake
 from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
-from smartcity.spark.session import spark_conf
+from smartcity.spark.session import connect_session, spark_conf
 from smartcity.warehouse.base import Warehouse
 from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.redshift import RedshiftWarehouse
@@ -80,6 +80,27 @@ class WarehouseResource(dg.ConfigurableResource):
         return PostgresWarehouse(self.url)
 
 
+class SparkResource(PySparkResource):
+    """The Spark of a run. `remote` set: a new session on that Spark Connect server — the embedded one that
+    `smartcity stack up` keeps warm, or a cluster's — so a run starts no JVM; it is released when the run
+    ends. `remote` unset: dagster-pyspark's in-process session from `spark_config` (one JVM per run process)."""
+
+    remote: str | None = None
+
+    def setup_for_execution(self, context: dg.InitResourceContext) -> None:
+        if self.remote is None:
+            super().setup_for_execution(context)
+        else:
+            self._spark_session = connect_session(self.remote)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self.remote is not None and self._spark_session is not None:
+            try:
+                self._spark_session.stop()
+            except Exception as exc:  # the server went away: nothing left to release
+                context.log.warning(f"could not release the Spark Connect session: {exc}")
+
+
 def resources_for(settings: Settings) -> dict:
     """The resources of a deployment: the lake and Spark from the settings; catalog and warehouse by
     `SMARTCITY_ENV` (embedded: DuckDB + PostgreSQL; aws: Glue + Redshift)."""
@@ -94,7 +115,7 @@ def resources_for(settings: Settings) -> dict:
     else:
         catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
         warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
-    return {"lake": LakeResource.from_settings(settings), "pyspark": PySparkResource(spark_config=conf),
+    return {"lake": LakeResource.from_settings(settings), "pyspark": SparkResource(spark_config=conf, remote=settings.spark_connect_url),
             "catalog": catalog, "warehouse": warehouse}
 
 

@@ -17,7 +17,7 @@ import pytest
 
 from smartcity import contracts, reference, tables
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
-from smartcity.spark.transform import transform
+from smartcity.spark.transform import collect_sorted, transform
 
 T0 = datetime(2026, 11, 29, 10, 5, tzinfo=timezone.utc)
 ZONES = {z["zone_id"]: z for z in reference.zones().to_pylist()}
@@ -92,7 +92,7 @@ def run(spark, table: str, frame) -> list[dict]:
     """The table's transform of `frame`, collected; its columns are the table spec's, in order."""
     out = transform(spark, frame, tables.BY_NAME[table])
     assert out.columns == tables.BY_NAME[table].column_names
-    return out.toArrow().to_pylist()
+    return collect_sorted(out).to_pylist()
 
 
 def zone(zone_id: str | None) -> dict:

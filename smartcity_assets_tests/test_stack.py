@@ -25,15 +25,25 @@ def settings(tmp_path):
     stack.down(settings)  # whatever a failing test left running
 
 
-def test_up_status_down_leaves_nothing_behind(settings):
+def test_up_status_down_leaves_nothing_behind(tmp_path):
+    settings = embedded_settings(tmp_path, spark_remote=None)  # the warm Spark Connect server too
+    try:
+        _up_status_down(settings)
+    finally:
+        stack.down(settings)
+
+
+def _up_status_down(settings):
     lines = stack.up(settings)
-    assert [l.split(":")[0] for l in lines] == ["broker", "postgres"]
+    assert [l.split(":")[0] for l in lines] == ["broker", "postgres", "spark-connect"]
     assert all("started" in l for l in lines)
     rows = {r[0]: r for r in stack.status(settings)}
-    assert rows["broker"][1] == rows["postgres"][1] == "running"
-    pids = [int(rows["broker"][3]), int(rows["postgres"][3])]
+    assert rows["broker"][1] == rows["postgres"][1] == rows["spark-connect"][1] == "running"
+    pids = [int(rows[name][3]) for name in ("broker", "postgres", "spark-connect")]
     postgres_children = psutil.Process(pids[1]).children(recursive=True)
-    assert _port_open(settings.broker_port) and _port_open(settings.postgres_port)
+    assert psutil.Process(pids[2]).name() == "java"  # the JVM itself, so stopping it leaves no Spark behind
+    ports = (settings.broker_port, settings.postgres_port, settings.spark_connect_port)
+    assert all(_port_open(p) for p in ports)
 
     import psycopg2
     with psycopg2.connect(settings.warehouse_dsn) as conn, conn.cursor() as cur:
@@ -44,10 +54,10 @@ def test_up_status_down_leaves_nothing_behind(settings):
     assert all("already running" in l for l in stack.up(settings))  # idempotent
 
     down = stack.down(settings)
-    assert any("broker: stopped" in l for l in down) and any("postgres: stopped" in l for l in down)
+    assert {l.split(":")[0] for l in down if ": stopped" in l} == {"broker", "postgres", "spark-connect"}
     assert postgres_children and not any(p.is_running() for p in postgres_children)
     assert not any(psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE for p in pids)
-    assert not _port_open(settings.broker_port) and not _port_open(settings.postgres_port)
+    assert not any(_port_open(p) for p in ports)
     assert {r[1] for r in stack.status(settings)} == {"stopped"}
     assert stack.down(settings) == ["nothing to stop: the stack was not started from this folder"]
 
@@ -68,7 +78,12 @@ def test_taken_port_is_a_clear_error(settings):
 
 def test_external_services_are_not_started(tmp_path):
     settings = embedded_settings(tmp_path, kafka_bootstrap_servers="kafka.example:9092",
-                                 warehouse_url="postgresql://bi@warehouse.example/smartcity")
+                                 warehouse_url="postgresql://bi@warehouse.example/smartcity",
+                                 spark_remote="sc://spark-connect.example:15002")
     assert stack.up(settings) == ["broker: external (configured in settings), not started",
-                                  "postgres: external (configured in settings), not started"]
+                                  "postgres: external (configured in settings), not started",
+                                  "spark-connect: external (configured in settings), not started"]
     assert stack.down(settings) == ["nothing to stop: the stack was not started from this folder"]
+    in_process = settings.model_copy(update={"spark_remote": "in-process"})
+    assert stack.up(in_process)[-1] == ("spark-connect: not used (SMARTCITY_SPARK_REMOTE=in-process: each run "
+                                        "starts its own Spark), not started")

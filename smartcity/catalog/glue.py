@@ -8,7 +8,6 @@ could register a partition before it is complete). `start_crawler` is there for 
 
 from __future__ import annotations
 
-import boto3
 from botocore.exceptions import ClientError
 
 from smartcity import names
@@ -33,6 +32,8 @@ class GlueCatalog:
             raise ValueError(f"the Glue catalog needs an s3:// lake, got {lake_uri}")
         self.database = names.identifier(database, "Glue database name")
         self.lake_uri = lake_uri.rstrip("/")
+        import boto3  # here, not at import: the embedded deployment never loads it
+
         self.glue = boto3.client("glue", region_name=region, endpoint_url=endpoint_url)
 
     def _columns(self, columns) -> list[dict]:

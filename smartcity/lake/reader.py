@@ -12,33 +12,38 @@ from smartcity.lake.storage import Lake
 class LakeReader:
     def __init__(self, lake: Lake):
         self.lake = lake
-        self._committed: dict[tuple[str, int], frozenset[str]] = {}  # manifests never change once written
+        self._committed: dict[tuple[str, int], dict[str, int]] = {}  # manifests never change once written
 
-    def _manifest(self, stream_id: str, batch_id: int) -> frozenset[str] | None:
+    def _manifest(self, stream_id: str, batch_id: int) -> dict[str, int] | None:
+        """Relative path -> rows of each file the batch committed, None when it is not committed."""
         key = (stream_id, batch_id)
         if key not in self._committed:
             m = manifests.read(self.lake, stream_id, batch_id)
             if m is None:
                 return None  # not committed (yet): ask again next time
-            self._committed[key] = frozenset(f.path for f in m.files)
+            self._committed[key] = {f.path: f.rows for f in m.files}
         return self._committed[key]
 
-    def committed_files(self, partition: PartitionKey) -> list[str]:
-        """Full paths of the committed data files of one partition.
+    def committed(self, partition: PartitionKey) -> dict[str, int]:
+        """Full path -> rows (as its manifest records) of each committed data file of one partition.
 
         Lists the partition folder and keeps the files whose batch manifest exists and names them:
         cost grows with the files of this partition, not with the whole lake.
         """
         directory = self.lake.path(partition.directory)
-        out = []
+        out = {}
         for info in self.lake.list_dir(directory):
             ids = layout.parse_data_file_name(info.base_name)
             if ids is None:
                 continue
             committed = self._manifest(*ids)
             if committed is not None and self.lake.relative(info.path) in committed:
-                out.append(info.path)
+                out[info.path] = committed[self.lake.relative(info.path)]
         return out
+
+    def committed_files(self, partition: PartitionKey) -> list[str]:
+        """Full paths of the committed data files of one partition."""
+        return list(self.committed(partition))
 
     def read_partition(self, partition: PartitionKey, schema: pa.Schema | None = None) -> pa.Table:
         return self.lake.read_parquet(self.committed_files(partition), schema)

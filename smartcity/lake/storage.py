@@ -142,6 +142,13 @@ class Lake:
                   for p in paths]
         return pa.concat_tables(tables, promote_options="default")
 
+    def parquet_rows(self, path: str) -> int:
+        """Rows of a Parquet file, from its footer (the data is not read)."""
+        def rows() -> int:
+            with self.fs.open_input_file(path) as f:
+                return pq.ParquetFile(f).metadata.num_rows
+        return self._retrying(f"reading the footer of {self.relative(path)}", rows)
+
     def list_dir(self, path: str, recursive: bool = False) -> list[pafs.FileInfo]:
         """Files below `path` (empty if it does not exist), in name order."""
         selector = pafs.FileSelector(path, recursive=recursive, allow_not_found=True)

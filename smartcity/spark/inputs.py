@@ -4,6 +4,8 @@ lake by Spark goes through here."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from smartcity.lake import Lake, layout
 from smartcity.lake.layout import Hour, PartitionKey
 from smartcity.lake.reader import LakeReader
@@ -25,13 +27,23 @@ def _spark_paths(lake: Lake, paths: list[str]) -> list[str]:
     return [("s3a://" + p) if lake.is_s3 else p for p in paths]
 
 
-def raw_rows(spark, lake: Lake, source: str, hour: Hour):
-    """(DataFrame of the committed raw rows of one source's hour, number of files read)."""
-    files = LakeReader(lake).committed_files(PartitionKey.raw(source, hour))
+@dataclass(frozen=True)
+class Input:
+    """What a transformed table's hour reads: the rows, and how many files and rows that is (from the
+    manifests or the file's footer, so counting them costs no Spark job)."""
+
+    frame: object  # a Spark DataFrame
+    files: int
+    rows: int
+
+
+def raw_rows(spark, lake: Lake, source: str, hour: Hour) -> Input:
+    """The committed raw rows of one source's hour."""
+    files = LakeReader(lake).committed(PartitionKey.raw(source, hour))
     schema = spark_from_arrow(RAW_FILE_SCHEMAS[source])
     if not files:
-        return spark.createDataFrame([], schema=schema), 0
-    return spark.read.schema(schema).parquet(*_spark_paths(lake, files)), len(files)
+        return Input(spark.createDataFrame([], schema=schema), 0, 0)
+    return Input(spark.read.schema(schema).parquet(*_spark_paths(lake, list(files))), len(files), sum(files.values()))
 
 
 def transformed_rows(spark, lake: Lake, table: str, hour: Hour):
@@ -42,15 +54,16 @@ def transformed_rows(spark, lake: Lake, table: str, hour: Hour):
     return spark.read.parquet(*_spark_paths(lake, [path]))
 
 
-def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour):
-    """(the input rows of a transformed table's hour, files read): its source's committed raw rows, or the
-    upstream table's hour — empty, in the raw schema, when there is none."""
+def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input:
+    """The input of a transformed table's hour: its source's committed raw rows, or the upstream table's
+    hour — empty, in the raw schema, when there is none."""
     if table.source:
         return raw_rows(spark, lake, table.source, hour)
     rows = transformed_rows(spark, lake, table.upstream_table, hour)
     if rows is None:
-        return spark.createDataFrame([], schema=spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])), 0
-    return rows, 1
+        return Input(spark.createDataFrame([], schema=spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])), 0, 0)
+    path = lake.path(layout.transformed_file(table.upstream_table, hour))
+    return Input(rows, 1, lake.parquet_rows(path))
 
 
 def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:

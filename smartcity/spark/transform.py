@@ -1,12 +1,15 @@
 """A transformed table's hour from its input rows: deduplicated on event_id (the first Kafka offset wins),
-enriched, in the table's column order, sorted — so the same input always gives the same rows."""
+enriched, in the table's column order; collected sorted — so the same input always gives the same file."""
 
 from __future__ import annotations
+
+import pyarrow as pa
 
 from smartcity.spark import enrich
 from smartcity.spark.mapmatch import match_to_segments
 from smartcity.tables import TransformedTable
 
+ORDER = ("event_time", "event_id")
 ENRICHMENT = {"vehicle": enrich.zone_of_point, "gps": enrich.zone_of_point, "traffic_camera": enrich.camera_segment,
               "weather": enrich.zone_name, "emergency": enrich.incident_places, "gps_matched": match_to_segments}
 
@@ -17,4 +20,11 @@ def transform(spark, rows, table: TransformedTable):
 
     first = Window.partitionBy("event_id").orderBy("kafka_topic", "kafka_partition", "kafka_offset")
     deduped = rows.withColumn("_n", F.row_number().over(first)).where("_n = 1").drop("_n")
-    return ENRICHMENT[table.name](deduped, spark).select(*table.column_names).orderBy("event_time", "event_id")
+    return ENRICHMENT[table.name](deduped, spark).select(*table.column_names)
+
+
+def collect_sorted(frame) -> pa.Table:
+    """The frame's rows as Arrow, in the order of every transformed file (`ORDER`). Sorted after collecting:
+    an hour fits in memory anyway (it is written as one file), and a global sort in Spark costs two extra jobs
+    (sampling the range bounds, then the shuffle)."""
+    return frame.toArrow().sort_by([(c, "ascending") for c in ORDER])

@@ -14,7 +14,6 @@ from datetime import timedelta
 
 import dagster as dg
 import pyarrow as pa
-from dagster_pyspark import PySparkResource
 
 from smartcity.catalog.tables import mart_table
 from smartcity.lake import layout
@@ -27,7 +26,7 @@ from smartcity_assets.keys import MARTS as GROUP
 from smartcity_assets.keys import mart_key, transformed_catalog_key
 from smartcity_assets.metadata import OWNERS, column_schema
 from smartcity_assets.partitions import HOURLY, hours_of
-from smartcity_assets.resources import CatalogResource, LakeResource, WarehouseResource
+from smartcity_assets.resources import CatalogResource, LakeResource, SparkResource, WarehouseResource
 
 # While the platform runs (`smartcity up`), marts follow the stream within minutes: the UI flags a mart not
 # updated for 10 minutes (warning) or 20 (failure). Evaluated by the daemon (dagster.yaml: freshness).
@@ -55,7 +54,7 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
                                              description=r.label) for r in mart.checks],
               metadata={"dagster/column_schema": column_schema(mart.columns), "warehouse_table": mart.qualified,
                         "bi_views": ", ".join(views)})
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource,
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: SparkResource,
                warehouse: WarehouseResource, catalog: CatalogResource) -> dg.MaterializeResult:
         spark, store = pyspark.spark_session, lake.lake()
         target, registry = warehouse.warehouse(), catalog.catalog()

@@ -10,8 +10,6 @@ materialization keeps its charts in its metadata, so earlier reports stay viewab
 import dagster as dg
 
 from smartcity.marts import MARTS
-from smartcity.report import ReportError, build_report
-from smartcity.report.page import coverage, markdown, window_text
 from smartcity_assets.keys import REPORT, REPORT_KEY, mart_key
 from smartcity_assets.metadata import OWNERS
 from smartcity_assets.resources import LakeResource
@@ -30,6 +28,10 @@ class ReportConfig(dg.Config):
                       "in the lake that opens from disk: report/latest/index.html, and report/2026-11-29T12Z-24h/"
                       "index.html for the 24 hours up to 12:00 UTC.")
 def city_report(context: dg.AssetExecutionContext, config: ReportConfig, lake: LakeResource) -> dg.MaterializeResult:
+    # Imported here: the charts need matplotlib, which every other run (and loading the code location) can skip.
+    from smartcity.report import ReportError, build_report
+    from smartcity.report.page import coverage, markdown, window_text
+
     try:
         report = build_report(lake.lake(), hours=config.hours)
     except ReportError as exc:

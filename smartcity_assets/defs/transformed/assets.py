@@ -7,18 +7,17 @@ materializing a partition twice gives the same file.
 
 
 import dagster as dg
-from dagster_pyspark import PySparkResource
 
 from smartcity.lake import layout
 from smartcity.quality.spark_checks import evaluate
 from smartcity.spark.inputs import table_input
-from smartcity.spark.transform import transform
+from smartcity.spark.transform import collect_sorted, transform
 from smartcity.tables import TABLES, TransformedTable
 from smartcity_assets.defs.transformed.checks import check_result, check_specs
 from smartcity_assets.keys import TRANSFORMED, raw_key, transformed_key
 from smartcity_assets.metadata import OWNERS, column_lineage, column_schema
 from smartcity_assets.partitions import HOURLY, hours_of
-from smartcity_assets.resources import LakeResource
+from smartcity_assets.resources import LakeResource, SparkResource
 
 
 def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
@@ -38,17 +37,19 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
                   "lake_path": f"{layout.transformed_folder(table.name)}/{layout.HOUR_FOLDER_PATTERN}/"
                                f"{layout.DATA_FILE}"},
     )
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: PySparkResource):
+    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: SparkResource):
         spark, store = pyspark.spark_session, lake.lake()
         hours = hours_of(context)  # one, or a range (a backfill)
         totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
         for hour in hours:
-            rows, n_files = table_input(spark, store, table, hour)
-            result = transform(spark, rows, table).cache()  # read by the write, the checks and their counts
-            data = result.toArrow()
-            input_rows = rows.count()
+            # Two Spark jobs per hour whatever the data: collect the rows, then every check in one aggregation
+            # over the cached rows (plus a small one per failing check, for a sample).
+            read = table_input(spark, store, table, hour)
+            result = transform(spark, read.frame, table).cache()
+            data = collect_sorted(result)
             outcomes.append(evaluate(result, table, hour))
             result.unpersist()
+            input_rows, n_files = read.rows, read.files
             path = store.path(layout.transformed_file(table.name, hour))
             totals["bytes"] += store.write_parquet(data, path)
             totals["rows"] += data.num_rows
