@@ -97,7 +97,8 @@ def main() -> None:
                     print(f"  {name}: rows only in one of them:\n{merged[merged._merge != 'both'].head(6).to_string()}")
             for name, run in (("cold in-process", cold), ("warm #1", warm[0]), ("warm #2", warm[1])):
                 slow = sorted(run["steps"].items(), key=lambda kv: -kv[1])[:3]
-                print(f"  {name:16} code location loaded {run['loaded_s']:5.1f} s, first step {run['to_first_step_s']:5.1f} s,"
+                print(f"  {name:16} code location loaded {run['loaded_s']:5.1f} s, "
+                      f"first step {run['to_first_step_s']:5.1f} s,"
                       f" run {run['seconds']:6.1f} s  (slowest: {', '.join(f'{k} {v:.1f}s' for k, v in slow)})")
             print(f"  warm / cold run time: {warm[1]['seconds'] / cold['seconds']:.2f}x, "
                   f"start-up {warm[1]['to_first_step_s'] / cold['to_first_step_s']:.2f}x", flush=True)

@@ -132,6 +132,8 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
         while deadline is None or time.monotonic() < deadline:
             time.sleep(min(status_every_s, max(0.0, (deadline or float("inf")) - time.monotonic())))
             platform.check_alive()
+            if "spark-connect" in started_stack and (revived := stack.revive_spark_connect(settings)):
+                print(f"{datetime.now():%H:%M:%S} {revived}", flush=True)
             try:
                 print(status_line(settings, platform.dagster_home, began, produced_at), flush=True)
             except Exception as exc:  # a status line must never stop the platform

@@ -7,7 +7,8 @@
 - spark-connect: a Spark Connect server (jar in the pyspark wheel) that the Dagster runs share: warm Spark.
 
 A service is started only when the settings point at the embedded one (no external bootstrap servers /
-warehouse URL / SMARTCITY_SPARK_REMOTE configured). `<home>/stack/state.json` records what `up` started; `down` stops exactly that.
+warehouse URL / SMARTCITY_SPARK_REMOTE configured). `<home>/stack/state.json` records what `up` started;
+`down` stops exactly that.
 """
 
 from __future__ import annotations
@@ -368,12 +369,26 @@ def up(settings: Settings) -> list[str]:
         if current and _alive(current, service.marker()):
             lines.append(f"{service.name}: already running at {current.address} (pid {current.pid})")
             continue
-        started = time.monotonic()
-        state[service.name] = service.start(settings)
-        _save_state(settings, state)
-        s = state[service.name]
-        lines.append(f"{service.name}: started at {s.address} (pid {s.pid}) in {time.monotonic() - started:.1f} s")
+        lines.append(_start(service, settings, state))
     return lines
+
+
+def _start(service, settings: Settings, state: dict[str, ServiceState]) -> str:
+    started = time.monotonic()
+    state[service.name] = service.start(settings)
+    _save_state(settings, state)
+    s = state[service.name]
+    return f"{service.name}: started at {s.address} (pid {s.pid}) in {time.monotonic() - started:.1f} s"
+
+
+def revive_spark_connect(settings: Settings) -> str | None:
+    """Start the embedded Spark Connect server again if `up` started it and it has died (it holds no data: the
+    runs' sessions are gone either way, and the next run opens a new one). A line saying so, or None."""
+    state, service = _load_state(settings), SparkConnect()
+    current = state.get(service.name)
+    if current is None or _alive(current, service.marker()):
+        return None
+    return _start(service, settings, state).replace(": started", ": had stopped; started again", 1)
 
 
 def down(settings: Settings) -> list[str]:

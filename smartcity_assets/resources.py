@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from typing import Literal
 
 import dagster as dg
@@ -15,7 +16,7 @@ from smartcity.errors import ConfigError
 from smartcity.lake import Lake
 from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
-from smartcity.spark.session import connect_session, spark_conf
+from smartcity.spark.session import connect_session, spark_conf, spark_server_answers
 from smartcity.warehouse.base import Warehouse
 from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity.warehouse.redshift import RedshiftWarehouse
@@ -93,6 +94,21 @@ class SparkResource(PySparkResource):
         else:
             self._spark_session = connect_session(self.remote)
 
+    @contextmanager
+    def connected(self):
+        """The session, for a step's Spark work: an error while the Connect server is unreachable becomes one
+        clear failure (partitions are written only after Spark finished them, so none is half-written)."""
+        try:
+            yield self.spark_session
+        except Exception as exc:
+            if self.remote is None or spark_server_answers(self.remote):
+                raise
+            raise dg.Failure(
+                description=f"the Spark Connect server at {self.remote} went away during the run "
+                            f"({type(exc).__name__}); no partition is half-written: each is replaced only after "
+                            "Spark finished it. Restart the server (`smartcity stack up`; `smartcity up` restarts "
+                            "it by itself) and run again.", allow_retries=False) from exc
+
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self.remote is not None and self._spark_session is not None:
             try:
@@ -115,7 +131,8 @@ def resources_for(settings: Settings) -> dict:
     else:
         catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
         warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
-    return {"lake": LakeResource.from_settings(settings), "pyspark": SparkResource(spark_config=conf, remote=settings.spark_connect_url),
+    spark = SparkResource(spark_config=conf, remote=settings.spark_connect_url)
+    return {"lake": LakeResource.from_settings(settings), "pyspark": spark,
             "catalog": catalog, "warehouse": warehouse}
 
 

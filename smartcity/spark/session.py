@@ -74,6 +74,14 @@ def require_connect_server(url: str, timeout_s: float = 3.0) -> None:
             "SMARTCITY_SPARK_REMOTE=in-process to start Spark inside each run") from None
 
 
+def spark_server_answers(url: str) -> bool:
+    try:
+        require_connect_server(url, timeout_s=2.0)
+        return True
+    except SmartcityError:
+        return False
+
+
 def connect_session(url: str):
     """A new session of its own on the Spark Connect server at `url` (its SQL settings, temporary views and
     cached frames are private to it); `stop()` releases it on the server."""
@@ -86,6 +94,12 @@ def connect_session(url: str):
                              "same process (its DataFrame API serves one or the other): run it in its own process")
     # The builder marks the process as a Spark Connect client (pyspark's functions then build Connect plans).
     spark = SparkSession.builder.remote(url).create()
+    # Retry a lost connection for about 15 s (a blip), not the client's default of 10 minutes: a run whose
+    # server went away fails soon and says so (`SparkResource.connected`).
+    from pyspark.sql.connect.client.retries import DefaultPolicy
+
+    spark.client.set_retry_policies([DefaultPolicy(max_retries=6, initial_backoff=250, backoff_multiplier=2.0,
+                                                   max_backoff=4000)])
     for key, value in SQL_CONF.items():
         spark.conf.set(key, value)
     return spark

@@ -44,6 +44,7 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
     entry = mart_table(mart)
     frame_of = FRAMES[mart.name]
     views = [f"{BI_SCHEMA}.{v}" for v in (mart.name, *(v.name for v in mart.views))]
+    schema = pa.schema([c.arrow_field().remove_metadata() for c in mart.columns])
 
     @dg.asset(key=mart_key(mart.name), partitions_def=HOURLY, group_name=GROUP, deps=deps,
               kinds={"spark", "postgres", "redshift"}, owners=OWNERS, freshness_policy=FRESHNESS,
@@ -56,26 +57,28 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
                         "bi_views": ", ".join(views)})
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: SparkResource,
                warehouse: WarehouseResource, catalog: CatalogResource) -> dg.MaterializeResult:
-        spark, store = pyspark.spark_session, lake.lake()
-        target, registry = warehouse.warehouse(), catalog.catalog()
-        target.ensure_table(mart)
-        registry.register_table(entry)
-        loaded, counts = [], Counter()
-        for hour in hours_of(context):  # one hour, or a range (a backfill, a follow-up of a later hour's change)
-            frame = frame_of(spark, hour, mart_inputs(spark, store, mart, hour))
-            data = frame.toArrow() if frame is not None else pa.schema([c.arrow_field() for c in mart.columns]).empty_table()
-            path = store.path(layout.mart_file(mart.name, hour))
-            store.write_parquet(data, path)
-            target.replace_partition(mart, PartitionData(hour, data, store.uri_of(path)))
-            registry.add_partition(entry, hour)
-            loaded.append(data)
-            counts.update(str(v) for v in data.column(mart.summary_column).to_pylist())
-            context.log.info(f"{mart.name} {hour.key}: {data.num_rows:,} rows loaded into {mart.qualified}")
-        rows = pa.concat_tables(loaded, promote_options="permissive")
-        return dg.MaterializeResult(check_results=[check_result(r, rows) for r in mart.checks], metadata={
-            "dagster/row_count": rows.num_rows, f"rows_by_{mart.summary_column}": dict(sorted(counts.items())),
-            "warehouse_table": mart.qualified, "catalog_table": catalog.qualified(entry.name),
-            "dagster/uri": store.uri_of(store.path(layout.mart_folder(mart.name)))})
+        store = lake.lake()
+        with pyspark.connected() as spark:
+            target, registry = warehouse.warehouse(), catalog.catalog()
+            target.ensure_table(mart)
+            registry.register_table(entry)
+            loaded, counts = [], Counter()
+            for hour in hours_of(context):  # one hour, or a range (a backfill, a follow-up of a later hour's change)
+                frame = frame_of(spark, hour, mart_inputs(spark, store, mart, hour))
+                # In the spec's schema whatever the engine (Spark Connect marks filled-in columns non-null)
+                data = frame.toArrow().cast(schema) if frame is not None else schema.empty_table()
+                path = store.path(layout.mart_file(mart.name, hour))
+                store.write_parquet(data, path)
+                target.replace_partition(mart, PartitionData(hour, data, store.uri_of(path)))
+                registry.add_partition(entry, hour)
+                loaded.append(data)
+                counts.update(str(v) for v in data.column(mart.summary_column).to_pylist())
+                context.log.info(f"{mart.name} {hour.key}: {data.num_rows:,} rows loaded into {mart.qualified}")
+            rows = pa.concat_tables(loaded, promote_options="permissive")
+            return dg.MaterializeResult(check_results=[check_result(r, rows) for r in mart.checks], metadata={
+                "dagster/row_count": rows.num_rows, f"rows_by_{mart.summary_column}": dict(sorted(counts.items())),
+                "warehouse_table": mart.qualified, "catalog_table": catalog.qualified(entry.name),
+                "dagster/uri": store.uri_of(store.path(layout.mart_folder(mart.name)))})
 
     return _asset
 

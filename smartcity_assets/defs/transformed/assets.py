@@ -38,32 +38,33 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
                                f"{layout.DATA_FILE}"},
     )
     def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: SparkResource):
-        spark, store = pyspark.spark_session, lake.lake()
-        hours = hours_of(context)  # one, or a range (a backfill)
-        totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
-        for hour in hours:
-            # Two Spark jobs per hour whatever the data: collect the rows, then every check in one aggregation
-            # over the cached rows (plus a small one per failing check, for a sample).
-            read = table_input(spark, store, table, hour)
-            result = transform(spark, read.frame, table).cache()
-            data = collect_sorted(result)
-            outcomes.append(evaluate(result, table, hour))
-            result.unpersist()
-            input_rows, n_files = read.rows, read.files
-            path = store.path(layout.transformed_file(table.name, hour))
-            totals["bytes"] += store.write_parquet(data, path)
-            totals["rows"] += data.num_rows
-            totals["input_rows"] += input_rows
-            totals["files"] += n_files
-            context.log.info(f"{table.name} {hour.key}: {input_rows:,} input rows from {n_files} files -> "
-                             f"{data.num_rows:,} rows ({input_rows - data.num_rows:,} duplicates removed)")
-        results = [check_result(*per_rule) for per_rule in zip(*outcomes)]
-        uri = store.uri_of(path if len(hours) == 1 else store.path(layout.transformed_folder(table.name)))
-        return dg.MaterializeResult(check_results=results, metadata={
-            "dagster/row_count": totals["rows"], "raw_rows": totals["input_rows"], "raw_files": totals["files"],
-            "duplicates_removed": totals["input_rows"] - totals["rows"], "bytes": totals["bytes"],
-            "dagster/uri": uri, "checks_failed": sorted(r.check_name for r in results if not r.passed),
-        })
+        store = lake.lake()
+        with pyspark.connected() as spark:
+            hours = hours_of(context)  # one, or a range (a backfill)
+            totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
+            for hour in hours:
+                # Two Spark jobs per hour whatever the data: collect the rows, then every check in one aggregation
+                # over the cached rows (plus a small one per failing check, for a sample).
+                read = table_input(spark, store, table, hour)
+                result = transform(spark, read.frame, table).cache()
+                data = collect_sorted(result)
+                outcomes.append(evaluate(result, table, hour))
+                result.unpersist()
+                input_rows, n_files = read.rows, read.files
+                path = store.path(layout.transformed_file(table.name, hour))
+                totals["bytes"] += store.write_parquet(data, path)
+                totals["rows"] += data.num_rows
+                totals["input_rows"] += input_rows
+                totals["files"] += n_files
+                context.log.info(f"{table.name} {hour.key}: {input_rows:,} input rows from {n_files} files -> "
+                                 f"{data.num_rows:,} rows ({input_rows - data.num_rows:,} duplicates removed)")
+            results = [check_result(*per_rule) for per_rule in zip(*outcomes)]
+            uri = store.uri_of(path if len(hours) == 1 else store.path(layout.transformed_folder(table.name)))
+            return dg.MaterializeResult(check_results=results, metadata={
+                "dagster/row_count": totals["rows"], "raw_rows": totals["input_rows"], "raw_files": totals["files"],
+                "duplicates_removed": totals["input_rows"] - totals["rows"], "bytes": totals["bytes"],
+                "dagster/uri": uri, "checks_failed": sorted(r.check_name for r in results if not r.passed),
+            })
 
     return _asset
 
