@@ -100,6 +100,7 @@ def main() -> None:
                 print(f"  {name:16} code location loaded {run['loaded_s']:5.1f} s, "
                       f"first step {run['to_first_step_s']:5.1f} s,"
                       f" run {run['seconds']:6.1f} s  (slowest: {', '.join(f'{k} {v:.1f}s' for k, v in slow)})")
+            print("  warm #2 steps: " + ", ".join(f"{k.split('__')[-1]} {v:.1f}" for k, v in warm[1]["steps"].items()))
             print(f"  warm / cold run time: {warm[1]['seconds'] / cold['seconds']:.2f}x, "
                   f"start-up {warm[1]['to_first_step_s'] / cold['to_first_step_s']:.2f}x", flush=True)
 

@@ -237,3 +237,34 @@ def test_full_chain_simulate_stream_sensor_transform(pipeline, spark):
         assert read_transformed(lake, source, hour).num_rows == rows
         if source == "gps":
             assert read_transformed(lake, "gps_matched", hour).num_rows == rows
+
+
+def _planned(result) -> list[tuple[str, set[str]]]:
+    return [(r.partition_key or f"{r.tags[RANGE_START]}..{r.tags[RANGE_END]}",
+             {k.to_user_string() for k in r.asset_selection}) for r in result.run_requests]
+
+
+def test_a_tick_that_only_landed_weather_requests_no_gps_or_camera_work(tmp_path):
+    lake = Lake.from_settings(embedded_settings(tmp_path))
+    commit_batch(lake, 0, {("weather", HOUR_10): 9})
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    weather = {"catalog/raw_weather", "transformed/weather", "catalog/transformed_weather",
+               "marts/environment", "marts/weather_impact", "marts/incident_response"}
+    assert _planned(plan_runs(found, cursor, computed=lambda mart, hour: False)) == [(HOUR_10, weather)]
+    # had hour 11 been built: its incidents took their weather from hour 10's last readings, so it is redone
+    assert _planned(plan_runs(found, cursor, computed=lambda mart, hour: True)) == [
+        (HOUR_10, weather), (f"{HOUR_11}..{HOUR_11}", {"marts/incident_response"})]
+
+
+def test_a_backlog_of_hours_is_one_run_over_their_range(tmp_path):
+    lake = Lake.from_settings(embedded_settings(tmp_path))
+    hours = [f"2026-11-29-{h:02d}:00" for h in (8, 9, 10, 11)]
+    commit_batch(lake, 0, {("weather", h): 9 for h in hours} | {("traffic_camera", hours[1]): 40})
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    one = {"catalog/raw_weather", "catalog/raw_traffic_camera", "transformed/weather", "transformed/traffic_camera",
+           "catalog/transformed_weather", "catalog/transformed_traffic_camera", "marts/environment",
+           "marts/weather_impact", "marts/incident_response", "marts/traffic_congestion"}
+    assert _planned(plan_runs(found, cursor, computed=lambda mart, hour: False)) == [(f"{hours[0]}..{hours[-1]}", one)]
+    # marts built before outside the range still follow: hour 12's incidents took hour 11's weather
+    assert _planned(plan_runs(found, cursor, computed=lambda mart, hour: True)) == [
+        (f"{hours[0]}..{hours[-1]}", one), ("2026-11-29-12:00..2026-11-29-12:00", {"marts/incident_response"})]

@@ -32,6 +32,7 @@ from smartcity_assets.keys import MARTS as MARTS_GROUP
 from smartcity_assets.resources import LakeResource
 
 MAX_MANIFESTS_PER_TICK = 500
+BACKLOG_HOURS = 2  # more changed hours than this in one tick: one range run instead of a run per hour
 TRIGGER_TAG = {"smartcity/trigger": "raw_manifest_sensor"}
 RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
@@ -112,7 +113,8 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
     """Raw materializations and run requests for the manifests found.
 
     One run per changed hour (oldest first): the raw catalog entries, transformed tables and catalog entries
-    of the sources that changed, and the marts reading them in that hour. Then, after all of them, one run
+    of the sources that changed, and the marts reading them in that hour — or, when more than `BACKLOG_HOURS`
+    hours changed, one run over their whole range with all of that. Then, after all of them, one run
     per mart over the range of other hours it reads the changed hours in (the incident mart's earlier hours,
     the next hour of the bus mart): an hour that landed in this tick, or one built before (`computed`).
     Since each run reads the lake as it is when it starts, and these come after every run that rewrites
@@ -139,16 +141,32 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
     def covered(hours: set[str], selection: list[dg.AssetKey]) -> bool:
         return any(hours <= h and set(selection) <= a for h, a in queued)
 
-    runs = []
-    for hour, names in sorted(changed.items()):
-        selection = ([raw_catalog_key(s) for s in sorted(sources_by_hour[hour])]
-                     + [key for t in names for key in (transformed_key(t), transformed_catalog_key(t))]
-                     + [mart_key(m.name) for m in MARTS if set(m.input_tables) & set(names)])
-        if not covered({hour.key}, selection):
-            runs.append(dg.RunRequest(run_key=f"{hour.key}|{'+'.join(names)}|{tip}", partition_key=hour.key,
-                                      asset_selection=selection, tags=TRIGGER_TAG))
+    def selection_of(hours: list[Hour]) -> list[dg.AssetKey]:
+        sources = sorted({s for h in hours for s in sources_by_hour[h]})
+        names = [t.name for t in tables.TABLES if any(t.name in changed[h] for h in hours)]
+        return ([raw_catalog_key(s) for s in sources]
+                + [key for t in names for key in (transformed_key(t), transformed_catalog_key(t))]
+                + [mart_key(m.name) for m in MARTS if set(m.input_tables) & set(names)])
+
+    runs, backlog = [], sorted(changed)
+    if len(changed) > BACKLOG_HOURS:
+        # A backlog (cold start, outage, replay): one run over the whole range, each layer's hours in one step
+        # (single-run backfill policy), instead of a run per hour; marts run after every transformed hour.
+        selection, span = selection_of(backlog), {h.key for h in _between(backlog[0], backlog[-1])}
+        if not covered(span, selection):
+            runs.append(dg.RunRequest(
+                run_key=f"{backlog[0].key}..{backlog[-1].key}|backlog|{tip}", asset_selection=selection,
+                tags={**TRIGGER_TAG, RANGE_START: backlog[0].key, RANGE_END: backlog[-1].key}))
+    else:
+        backlog = []
+        for hour, names in sorted(changed.items()):
+            selection = selection_of([hour])
+            if not covered({hour.key}, selection):
+                runs.append(dg.RunRequest(run_key=f"{hour.key}|{'+'.join(names)}|{tip}", partition_key=hour.key,
+                                          asset_selection=selection, tags=TRIGGER_TAG))
     for mart in MARTS:
-        later = sorted(_stale_elsewhere(mart, changed, computed))
+        inside = set(_between(backlog[0], backlog[-1])) if backlog else set()
+        later = sorted(_stale_elsewhere(mart, changed, computed) - inside)  # the backlog run redid those
         if not later:
             continue
         span = {h.key for h in _between(later[0], later[-1])}
