@@ -12,12 +12,15 @@ every 15 s (the full rate is every 5 s); the physics still runs every simulated 
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
 import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
 from smartcity import contracts, stack
 from smartcity.console import table
+from smartcity.errors import SmartcityError
 from smartcity.kafka import read_topic
 from smartcity.lake import Lake, manifests
 from smartcity.lake.summary import summarize
@@ -88,12 +91,14 @@ def _run(settings: Settings, hours: int, vehicles: int) -> int:
     print("\nall sent events arrived" if ok else "\nSOME EVENTS DID NOT ARRIVE (see above)")
 
     print("\n[4/5] streaming Kafka into the lake's raw zone (Spark Structured Streaming, available-now)")
-    from streaming.job import StreamRun, run_stream
-
     lake = Lake.from_settings(settings)
     cursor = manifests.head(lake)
     began = time.monotonic()
-    run_stream(settings, StreamRun(available_now=True, progress=True))
+    # In a process of its own, as on the platform: this one is a Spark Connect client for the Dagster runs (a
+    # Python process is either that or runs Spark itself).
+    streamed = subprocess.run([sys.executable, "-m", "smartcity.cli", "stream", "--available-now"])
+    if streamed.returncode != 0:
+        raise SmartcityError(f"the streaming job failed (exit code {streamed.returncode}); see its output above")
     landing = summarize(lake, cursor)
     accounted = landing.landed + landing.quarantined_total
     print(f"streamed in {time.monotonic() - began:.1f} s; landed + quarantined = {accounted:,} "
@@ -153,7 +158,8 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
         print("      the sensor found nothing to do")
         return False
     print(f"      sensor: {len(tick.asset_events)} raw partitions landed, {len(tick.run_requests)} runs requested "
-          "(one per hour, then one per mart for the hours that later hours' data changed)")
+          "(one per hour, or one over a backlog of hours; then one per mart for the hours that later hours' data "
+          "changed)")
     ok, registered = True, 0
     per_table: dict[str, list] = {}  # asset -> [hours, rows, duplicates removed, checks, failed check names]
     with dg.DagsterInstance.ephemeral() as instance:

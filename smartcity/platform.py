@@ -101,6 +101,9 @@ class Platform:
     def stop(self) -> None:
         for child in reversed(self.children):
             print("  " + child.stop())
+        if (self.dagster_home / "dagster.yaml").exists():
+            for line in fail_interrupted_runs(self.dagster_home):
+                print("  " + line)
 
     def check_alive(self) -> None:
         for child in self.children:
@@ -146,6 +149,21 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
             for line in stack.down(settings):
                 print("  " + line)
     return 0
+
+
+def fail_interrupted_runs(dagster_home: Path) -> list[str]:
+    """Runs still marked in progress once Dagster has stopped (it was stopped mid-run) are marked failed,
+    never left "started": their process is gone, and their partitions were replaced whole or not at all."""
+    import dagster as dg
+
+    in_progress = [dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]
+    lines = []
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:
+        for record in instance.get_run_records(dg.RunsFilter(statuses=in_progress)):
+            instance.report_run_failed(record.dagster_run, message="the platform stopped (smartcity up, Ctrl-C) while "
+                                       "this run was in progress; re-execute it from the UI if needed")
+            lines.append(f"run {record.dagster_run.run_id[:8]} was in progress: marked failed")
+    return lines
 
 
 def status_line(settings: Settings, dagster_home: Path, since: datetime, produced_at: dict) -> str:

@@ -87,6 +87,11 @@ class Settings(BaseSettings):
                 raise ValueError(f"expected host:port[,host:port], got {value!r}")
         return value.strip()
 
+    @field_validator("spark_remote", mode="before")
+    @classmethod
+    def _empty_remote_is_unset(cls, value):
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("warehouse_url")
     @classmethod
     def _check_warehouse_url(cls, value: SecretStr | None) -> SecretStr | None:

@@ -116,6 +116,8 @@ def start_dagster_dev(settings: Settings, home: Path) -> DagsterDev:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("SMARTCITY_", "DAGSTER_"))}
     env.update(DAGSTER_HOME=str(home), SMARTCITY_HOME=str(settings.home_dir),
                SMARTCITY_BROKER_PORT=str(settings.broker_port), SMARTCITY_POSTGRES_PORT=str(settings.postgres_port),
+               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port),
+               SMARTCITY_SPARK_REMOTE=settings.spark_remote or "",
                PYTHONPATH=os.pathsep.join([str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])]))
     log = home / "dagster-dev.log"
     with open(log, "ab") as out:  # the child keeps its own descriptor

@@ -28,7 +28,8 @@ def demo(tmp_path_factory):
     """(settings, what the demo printed, the BI views of its window as frames); its stack stopped after."""
     settings = embedded_settings(tmp_path_factory.mktemp("demo"))
     env = dict(os.environ, SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
-               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]")
+               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
+               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port))
     try:
         done = subprocess.run([sys.executable, "-m", "smartcity.cli", "demo", "--hours", str(HOURS), "--vehicles",
                                "150", "--keep-stack"], capture_output=True, text=True, env=env, timeout=900)

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import dagster as dg
 import numpy as np
+import psutil
 import pyarrow.parquet as pq
 
 from smartcity import stack
@@ -33,6 +34,13 @@ def _alive(pid: int) -> bool:
         return False
     with open(f"/proc/{pid}/stat") as f:  # a zombie is dead too
         return f.read().split()[2] != "Z"
+
+
+def _home_of(process: psutil.Process) -> str | None:
+    try:
+        return process.environ().get("SMARTCITY_HOME")
+    except psutil.Error:
+        return None
 
 
 def _answers(url: str) -> bool:
@@ -82,7 +90,8 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     settings = embedded_settings(tmp_path / "home")
     ui_port = free_port()
     env = dict(os.environ, SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
-               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]")
+               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
+               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port))
     log = tmp_path / "up.log"
     dagster_home = settings.home_dir / "dagster"
     with log.open("wb") as out:
@@ -103,7 +112,13 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     assert len(pids) == 3, output  # stream, simulator, dagster (the stack reports "started at ...")
     assert not [p for p in pids if _alive(p)]
     assert "stream: stopped" in output and "dagster: stopped" in output
+    assert "spark-connect: started at" in output  # the runs' warm Spark
     assert stack.running_services(settings) == set()
+    # nothing of the platform outlives it: no JVM, Python worker or run process still carries its home
+    assert not [p.info for p in psutil.process_iter(["pid", "name", "cmdline"]) if _home_of(p) == str(settings.home_dir)]
+    with dg.DagsterInstance.from_config(str(dagster_home)) as instance:  # no run left "started"
+        assert not instance.get_run_records(dg.RunsFilter(statuses=[
+            dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))
 
     # freshness over what the platform did, as the command reports it and as computed here
     fresh = smartcity("freshness", env=env)

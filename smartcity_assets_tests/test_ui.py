@@ -58,7 +58,7 @@ def partition_of(hour: datetime) -> str:
 @pytest.fixture(scope="module")
 def landed(tmp_path_factory, spark, hour):
     """A private embedded stack with ~4 simulated minutes of a 300-vehicle city landed in the lake."""
-    settings = embedded_settings(tmp_path_factory.mktemp("ui") / "smartcity")
+    settings = embedded_settings(tmp_path_factory.mktemp("ui") / "smartcity", spark_remote=None)  # warm Spark
     began = time.monotonic()
     stack.up(settings)
     try:
