@@ -152,8 +152,8 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
 
     defs = definitions_for(settings)
 
-    context = dg.build_sensor_context(cursor=cursor.dumps(), resources={"lake": LakeResource(uri=settings.lake)})
-    tick = raw_manifest_sensor(context)
+    with dg.build_sensor_context(cursor=cursor.dumps(), resources={"lake": LakeResource(uri=settings.lake)}) as context:
+        tick = raw_manifest_sensor(context)
     if not isinstance(tick, dg.SensorResult):
         print("      the sensor found nothing to do")
         return False
@@ -171,10 +171,14 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
             checks = result.get_asset_check_evaluations()
             events = result.get_asset_materialization_events()
             registered += sum(1 for e in events if e.asset_key.path[0] == "catalog")
+            counted = set()  # a range run reports one materialization per hour, each with the run's totals
             for event in (e for e in events if e.asset_key.path[0] == "transformed"):
-                mine = [c for c in checks if c.asset_key == event.asset_key]
                 seen = per_table.setdefault(event.asset_key.to_user_string(), [0, 0, 0, 0, 0, Counter()])
                 seen[0] += 1
+                if event.asset_key in counted:
+                    continue
+                counted.add(event.asset_key)
+                mine = [c for c in checks if c.asset_key == event.asset_key]
                 seen[1] += event.materialization.metadata["dagster/row_count"].value
                 seen[2] += event.materialization.metadata["duplicates_removed"].value
                 seen[3] += sum(c.passed for c in mine)
