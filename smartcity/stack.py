@@ -288,9 +288,13 @@ class SparkConnect:
     def marker(self) -> str:
         return self.CLASS
 
-    def command(self, settings: Settings) -> list[str]:
+    @staticmethod
+    def spark_home() -> Path:
         import pyspark
 
+        return Path(pyspark.__file__).parent
+
+    def command(self, settings: Settings) -> list[str]:
         from smartcity.spark.session import spark_conf
 
         conf = {**spark_conf(settings), "spark.connect.grpc.binding.address": "127.0.0.1",
@@ -298,8 +302,8 @@ class SparkConnect:
         master = conf.pop("spark.master", settings.spark_master)
         memory = conf.pop("spark.driver.memory")
         options = [a for k, v in sorted(conf.items()) for a in ("--conf", f"{k}={v}")]
-        submit = Path(pyspark.__file__).parent / "bin" / "spark-submit"
-        return [str(submit), "--class", self.CLASS, "--name", "smartcity-connect", "--master", master,
+        return [str(self.spark_home() / "bin" / "spark-submit"), "--class", self.CLASS, "--name", "smartcity-connect",
+                "--master", master,
                 "--driver-memory", memory, *options, "spark-internal"]
 
     def start(self, settings: Settings) -> ServiceState:
@@ -309,9 +313,7 @@ class SparkConnect:
         port = settings.spark_connect_port
         check_port_free(port, "Spark Connect server", "SMARTCITY_SPARK_CONNECT_PORT")
         logfile = _stack_dir(settings) / "spark-connect.log"
-        import pyspark
-
-        env = dict(os.environ, SPARK_HOME=str(Path(pyspark.__file__).parent))
+        env = dict(os.environ, SPARK_HOME=str(self.spark_home()))
         with open(logfile, "ab") as out:
             proc = subprocess.Popen(self.command(settings), stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)

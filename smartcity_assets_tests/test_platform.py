@@ -115,7 +115,8 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     assert "spark-connect: started at" in output  # the runs' warm Spark
     assert stack.running_services(settings) == set()
     # nothing of the platform outlives it: no JVM, Python worker or run process still carries its home
-    assert not [p.info for p in psutil.process_iter(["pid", "name", "cmdline"]) if _home_of(p) == str(settings.home_dir)]
+    home = str(settings.home_dir)
+    assert not [p.info for p in psutil.process_iter(["pid", "name", "cmdline"]) if _home_of(p) == home]
     with dg.DagsterInstance.from_config(str(dagster_home)) as instance:  # no run left "started"
         assert not instance.get_run_records(dg.RunsFilter(statuses=[
             dg.DagsterRunStatus.STARTING, dg.DagsterRunStatus.STARTED, dg.DagsterRunStatus.CANCELING]))

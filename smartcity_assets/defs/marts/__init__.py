@@ -65,7 +65,7 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
             target.ensure_table(mart)
             registry.register_table(entry)
             loaded, counts = [], Counter()
-            for hour in hours_of(context):  # one hour, or a range (a backfill, a follow-up of a later hour's change)
+            for hour in hours_of(context):  # one hour, or a range (a backlog, a follow-up of a later hour's change)
                 frame = frame_of(spark, hour, mart_inputs(spark, store, mart, hour))
                 # In the spec's schema whatever the engine (Spark Connect marks filled-in columns non-null)
                 data = frame.toArrow().cast(schema) if frame is not None else schema.empty_table()

@@ -164,9 +164,9 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
             if not covered({hour.key}, selection):
                 runs.append(dg.RunRequest(run_key=f"{hour.key}|{'+'.join(names)}|{tip}", partition_key=hour.key,
                                           asset_selection=selection, tags=TRIGGER_TAG))
+    inside = set(_between(backlog[0], backlog[-1])) if backlog else set()  # the backlog run redoes those
     for mart in MARTS:
-        inside = set(_between(backlog[0], backlog[-1])) if backlog else set()
-        later = sorted(_stale_elsewhere(mart, changed, computed) - inside)  # the backlog run redid those
+        later = sorted(_stale_elsewhere(mart, changed, computed) - inside)
         if not later:
             continue
         span = {h.key for h in _between(later[0], later[-1])}
