@@ -360,18 +360,26 @@ def _not_wanted(service, settings: Settings) -> str:
 
 
 def up(settings: Settings) -> list[str]:
-    """Start every wanted embedded service that is not running; return what happened, line by line."""
+    """Start every wanted embedded service that is not running; return what happened, line by line. When one
+    fails to start, those this call started are stopped again before the error is raised."""
     state = _load_state(settings)
-    lines = []
-    for service in SERVICES:
-        if not service.wanted(settings):
-            lines.append(f"{service.name}: {_not_wanted(service, settings)}, not started")
-            continue
-        current = state.get(service.name)
-        if current and _alive(current, service.marker()):
-            lines.append(f"{service.name}: already running at {current.address} (pid {current.pid})")
-            continue
-        lines.append(_start(service, settings, state))
+    lines, started = [], []
+    try:
+        for service in SERVICES:
+            if not service.wanted(settings):
+                lines.append(f"{service.name}: {_not_wanted(service, settings)}, not started")
+                continue
+            current = state.get(service.name)
+            if current and _alive(current, service.marker()):
+                lines.append(f"{service.name}: already running at {current.address} (pid {current.pid})")
+                continue
+            lines.append(_start(service, settings, state))
+            started.append(service)
+    except BaseException:
+        for service in reversed(started):
+            service.stop(settings, state.pop(service.name))
+            _save_state(settings, state)
+        raise
     return lines
 
 

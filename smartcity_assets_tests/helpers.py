@@ -42,7 +42,11 @@ START = datetime(2026, 11, 29, 10, 59, 30, tzinfo=timezone.utc)
 def embedded_settings(home, **overrides) -> Settings:
     """Settings for an embedded stack of our own: free ports, private state folder, nothing external. Dagster
     runs use the test session's in-process Spark unless a test asks for the warm one (`spark_remote=None`)."""
-    values = dict(home=home, broker_port=free_port(), postgres_port=free_port(), spark_connect_port=free_port(),
+    ports = set()
+    while len(ports) < 3:  # three different ones (a port just freed can be handed out again)
+        ports.add(free_port())
+    broker, postgres, connect = sorted(ports)
+    values = dict(home=home, broker_port=broker, postgres_port=postgres, spark_connect_port=connect,
                   kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None, spark_remote="in-process")
     return load_settings(**{**values, **overrides})
 

@@ -76,6 +76,16 @@ def test_taken_port_is_a_clear_error(settings):
     assert stack.status(settings)[0][1] == "stopped"
 
 
+def test_a_service_that_fails_to_start_takes_down_those_started_with_it(settings):
+    with socket.socket() as blocker:  # PostgreSQL cannot start: the broker started before it is stopped again
+        blocker.bind(("127.0.0.1", settings.postgres_port))
+        blocker.listen()
+        with pytest.raises(StackError, match=f"port {settings.postgres_port} .* SMARTCITY_POSTGRES_PORT"):
+            stack.up(settings)
+    assert not _port_open(settings.broker_port)
+    assert {r[0]: r[1] for r in stack.status(settings)}["broker"] == "stopped"
+
+
 def test_external_services_are_not_started(tmp_path):
     settings = embedded_settings(tmp_path, kafka_bootstrap_servers="kafka.example:9092",
                                  warehouse_url="postgresql://bi@warehouse.example/smartcity",
