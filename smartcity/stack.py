@@ -31,6 +31,7 @@ from smartcity.settings import Settings
 log = logging.getLogger(__name__)
 
 POSTGRES_OS_USER = "embedded_postgres"  # PostgreSQL refuses to run as root
+EXTERNAL = "external (configured in settings)"
 
 
 @dataclass
@@ -100,6 +101,20 @@ def _wait_port_closed(port: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.1)
 
 
+def _terminate(state: ServiceState, grace_s: float) -> None:
+    """SIGTERM the service's process, SIGKILL it after `grace_s`, then wait until its port is closed."""
+    try:
+        proc = psutil.Process(state.pid)
+        proc.terminate()
+        proc.wait(grace_s)
+    except psutil.TimeoutExpired:
+        proc.kill()
+        proc.wait(5)
+    except psutil.NoSuchProcess:
+        pass
+    _wait_port_closed(state.port)
+
+
 def _tail(path: str, lines: int = 15) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
@@ -115,6 +130,10 @@ class Broker:
     @staticmethod
     def wanted(settings: Settings) -> bool:
         return settings.uses_embedded_broker
+
+    @staticmethod
+    def not_wanted(settings: Settings) -> str:
+        return EXTERNAL
 
     @staticmethod
     def binary() -> str:
@@ -161,16 +180,7 @@ class Broker:
             return False
 
     def stop(self, settings: Settings, state: ServiceState) -> None:
-        try:
-            proc = psutil.Process(state.pid)
-            proc.terminate()
-            proc.wait(10)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        except psutil.NoSuchProcess:
-            pass
-        _wait_port_closed(state.port)
+        _terminate(state, grace_s=10)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------
@@ -190,6 +200,10 @@ class Postgres:
     @staticmethod
     def wanted(settings: Settings) -> bool:
         return settings.uses_embedded_postgres
+
+    @staticmethod
+    def not_wanted(settings: Settings) -> str:
+        return EXTERNAL
 
     @staticmethod
     def bin_dir() -> Path:
@@ -285,6 +299,12 @@ class SparkConnect:
     def wanted(settings: Settings) -> bool:
         return settings.uses_embedded_spark_connect
 
+    @staticmethod
+    def not_wanted(settings: Settings) -> str:
+        if settings.spark_remote == "in-process":
+            return "not used (SMARTCITY_SPARK_REMOTE=in-process: each run starts its own Spark)"
+        return EXTERNAL
+
     def marker(self) -> str:
         return self.CLASS
 
@@ -336,27 +356,13 @@ class SparkConnect:
             return s.connect_ex(("127.0.0.1", state.port)) == 0
 
     def stop(self, settings: Settings, state: ServiceState) -> None:
-        try:
-            proc = psutil.Process(state.pid)
-            proc.terminate()  # the JVM's shutdown hooks stop Spark and its Python workers
-            proc.wait(30)
-        except psutil.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
-        except psutil.NoSuchProcess:
-            pass
-        _wait_port_closed(state.port)
+        _terminate(state, grace_s=30)  # the JVM's shutdown hooks stop Spark and its Python workers
 
 
 SERVICES = (Broker(), Postgres(), SparkConnect())
 
 
 # -- commands -----------------------------------------------------------------------------------------
-
-def _not_wanted(service, settings: Settings) -> str:
-    if service.name == SparkConnect.name and settings.spark_remote == "in-process":
-        return "not used (SMARTCITY_SPARK_REMOTE=in-process: each run starts its own Spark)"
-    return "external (configured in settings)"
 
 
 def up(settings: Settings) -> list[str]:
@@ -367,7 +373,7 @@ def up(settings: Settings) -> list[str]:
     try:
         for service in SERVICES:
             if not service.wanted(settings):
-                lines.append(f"{service.name}: {_not_wanted(service, settings)}, not started")
+                lines.append(f"{service.name}: {service.not_wanted(settings)}, not started")
                 continue
             current = state.get(service.name)
             if current and _alive(current, service.marker()):
@@ -425,7 +431,7 @@ def status(settings: Settings) -> list[list[str]]:
     for service in SERVICES:
         current = state.get(service.name)
         if not service.wanted(settings):
-            rows.append([service.name, _not_wanted(service, settings), "", "", ""])
+            rows.append([service.name, service.not_wanted(settings), "", "", ""])
         elif current is None:
             rows.append([service.name, "stopped", "", "", ""])
         elif not _alive(current, service.marker()):
