@@ -62,6 +62,10 @@ class Settings(BaseSettings):
     max_offsets_per_trigger: int | None = Field(None, ge=1, description="cap on Kafka records per micro-batch")
     starting_offsets: str = Field("earliest", description="earliest | latest | JSON per topic partition")
     fail_on_data_loss: bool = Field(True, description="fail when checkpointed Kafka offsets no longer exist")
+    live_layer: bool = Field(True, description="the stream keeps the warehouse's live.* tables up to date")
+    warehouse_wait_s: float = Field(
+        300.0, gt=0, description="how long the stream waits for an unreachable warehouse before it stops "
+                                 "(the batch is in the lake; the restart applies it to the live tables)")
     aws_region: str = Field("us-east-1", pattern=r"^[a-z]{2}(-[a-z]+)+-[0-9]$")
     aws_account_id: str | None = Field(None, pattern=r"^[0-9]{12}$",
                                        description="AWS account of the IAM policies `smartcity iam-policies` renders")

@@ -17,9 +17,8 @@ from smartcity.lake import Lake
 from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
 from smartcity.spark.session import connect_session, spark_conf, spark_server_answers
+from smartcity.warehouse import open_warehouse
 from smartcity.warehouse.base import Warehouse
-from smartcity.warehouse.postgres import PostgresWarehouse
-from smartcity.warehouse.redshift import RedshiftWarehouse
 
 
 class LakeResource(dg.ConfigurableResource):
@@ -76,9 +75,7 @@ class WarehouseResource(dg.ConfigurableResource):
     redshift_iam_role: str | None = None
 
     def warehouse(self) -> Warehouse:
-        if self.kind == "redshift":
-            return RedshiftWarehouse(self.url, self.redshift_iam_role or "")
-        return PostgresWarehouse(self.url)
+        return open_warehouse(self.kind, self.url, self.redshift_iam_role)
 
 
 class SparkResource(PySparkResource):

@@ -37,15 +37,16 @@ def warehouse(live_stack) -> str:
 
 @pytest.fixture
 def broker_only(tmp_path):
-    """A fresh embedded broker of its own (empty topics), with a private state folder and lake."""
+    """A fresh embedded broker of its own (empty topics), with a private state folder and lake; no warehouse,
+    so the stream runs without the live layer."""
     with running_broker(embedded_settings(tmp_path)) as settings:
         yield settings
 
 
 @pytest.fixture
 def pipeline(broker_only, warehouse):
-    """A broker, a lake and a warehouse database of this test's own."""
-    return broker_only.model_copy(update={"warehouse_url": SecretStr(warehouse)})
+    """A broker, a lake and a warehouse database of this test's own; the stream keeps its live tables."""
+    return broker_only.model_copy(update={"warehouse_url": SecretStr(warehouse), "live_layer": True})
 
 
 @pytest.fixture(scope="session")

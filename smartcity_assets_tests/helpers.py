@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from collections import Counter
@@ -47,7 +49,8 @@ def embedded_settings(home, **overrides) -> Settings:
         ports.add(free_port())
     broker, postgres, connect = sorted(ports)
     values = dict(home=home, broker_port=broker, postgres_port=postgres, spark_connect_port=connect,
-                  kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None, spark_remote="in-process")
+                  kafka_bootstrap_servers=None, warehouse_url=None, lake_uri=None, spark_remote="in-process",
+                  live_layer=False)  # tests of the live layer (and of the whole platform) turn it on
     return load_settings(**{**values, **overrides})
 
 
@@ -78,6 +81,26 @@ def land(settings, spark, events: int, start: datetime, seed: int = 1, **extra) 
 
 def drain(settings, spark) -> None:
     run_stream(settings, StreamRun(available_now=True, progress=False), spark=spark)
+
+
+def send_events(settings, events: dict[str, list[dict]], junk: dict[str, list[bytes]] | None = None) -> None:
+    """Each event as the JSON message its contract describes, keyed by its entity id, straight to Kafka (in list
+    order per source); `junk`: raw messages per topic, sent after."""
+    from confluent_kafka import Producer
+
+    from smartcity.kafka import ensure_topics
+
+    ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
+    producer = Producer({**settings.kafka_config(), "enable.idempotence": True})
+    for source, rows in events.items():
+        contract = contracts.BY_NAME[source]
+        for row in rows:
+            value = {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in row.items()}
+            producer.produce(contract.topic, key=row[contract.key].encode(), value=orjson.dumps(value))
+    for topic, messages in (junk or {}).items():
+        for message in messages:
+            producer.produce(topic, value=message)
+    assert producer.flush(30) == 0
 
 
 def produce(settings, events: int, seed: int = 1, **extra):
@@ -308,3 +331,51 @@ def query(dsn: str, sql: str, params=None) -> pd.DataFrame:
     with psycopg2.connect(dsn) as conn, conn.cursor() as cur:
         cur.execute(sql, params)
         return pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
+
+
+class TcpProxy:
+    """A TCP forwarder on a free port in front of `upstream_port` (a database, say) that can be cut: while
+    `down`, new connections are closed at once and open ones are dropped."""
+
+    def __init__(self, upstream_port: int):
+        self.upstream_port, self.down, self.allowed = upstream_port, False, 0
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.port = self._server.getsockname()[1]
+        self._open: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def cut(self, after: int = 0) -> None:
+        """Drop the open connections, and refuse new ones after the next `after`."""
+        self.down, self.allowed = True, after
+        for conn in self._open:
+            conn.close()
+        self._open.clear()
+
+    def restore(self) -> None:
+        self.down = False
+
+    def _accept(self) -> None:
+        while True:
+            client, _ = self._server.accept()
+            if self.down and self.allowed <= 0:
+                client.close()
+                continue
+            self.allowed -= 1
+            upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
+            self._open += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pump(source: socket.socket, target: socket.socket) -> None:
+        try:
+            while data := source.recv(65536):
+                target.sendall(data)
+        except OSError:
+            pass
+        finally:
+            for conn in (source, target):
+                try:
+                    conn.close()
+                except OSError:
+                    pass

@@ -9,18 +9,15 @@ from __future__ import annotations
 import uuid
 from datetime import datetime, timedelta, timezone
 
-import orjson
 import pandas as pd
 import pytest
-from confluent_kafka import Producer
 
-from smartcity import contracts, reference
-from smartcity.kafka import ensure_topics
+from smartcity import reference
 from smartcity.lake import layout
 from smartcity.marts import BY_NAME as MARTS
 
 from . import expected_marts as expected
-from .helpers import drain, query, run_requested, sensor_tick
+from .helpers import drain, query, run_requested, send_events, sensor_tick
 
 HOURS = [datetime(2026, 11, 29, h, tzinfo=timezone.utc) for h in (10, 11, 12)]
 SEGMENTS = {s["segment_id"]: s for s in reference.segments().to_pylist()}
@@ -127,18 +124,6 @@ def all_events() -> dict[str, list[dict]]:
     return {"emergency": emergency_events(), "weather": weather_events(), "vehicle": reports, "gps": fixes}
 
 
-def send(settings, events: dict[str, list[dict]]) -> None:
-    """Each event as the JSON message its contract describes, keyed by its entity id, straight to Kafka."""
-    ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
-    producer = Producer({**settings.kafka_config(), "enable.idempotence": True})
-    for source, rows in events.items():
-        contract = contracts.BY_NAME[source]
-        for row in rows:
-            value = {k: (v.isoformat().replace("+00:00", "Z") if isinstance(v, datetime) else v) for k, v in row.items()}
-            producer.produce(contract.topic, key=row[contract.key].encode(), value=orjson.dumps(value))
-    assert producer.flush(30) == 0
-
-
 def in_hour(events: dict[str, list[dict]], hour: datetime, since: datetime) -> dict[str, list[dict]]:
     """The events from `since` to the end of `hour`."""
     return {s: [e for e in rows if since <= e["event_time"] < hour + timedelta(hours=1)] for s, rows in events.items()}
@@ -146,7 +131,7 @@ def in_hour(events: dict[str, list[dict]], hour: datetime, since: datetime) -> d
 
 def land_and_run(settings, spark, events: dict[str, list[dict]]) -> list[str]:
     """Send, stream into the lake, one sensor tick, and its runs in order (as the run queue starts them)."""
-    send(settings, events)
+    send_events(settings, events)
     drain(settings, spark)
     tick = sensor_tick(settings)
     for request in tick.run_requests:

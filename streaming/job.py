@@ -24,6 +24,7 @@ from smartcity.kafka import check_broker, waiting_for_broker
 from smartcity.lake import Lake, manifests
 from smartcity.lake.summary import format_summary, summarize
 from smartcity.settings import Settings
+from smartcity.warehouse import kind_of
 
 log = logging.getLogger(__name__)
 QUERY_NAME = "raw_landing"
@@ -71,6 +72,11 @@ def start_query(spark, settings: Settings, run: StreamRun):
               .option("checkpointLocation", settings.checkpoint))
     if lake.s3_endpoint_url:
         writer = writer.option("s3EndpointUrl", lake.s3_endpoint_url)
+    if settings.live_layer:
+        writer = (writer.option("liveWarehouseUrl", settings.warehouse_dsn)
+                  .option("liveWarehouseKind", kind_of(settings.env))
+                  .option("liveRedshiftIamRole", settings.redshift_iam_role or "")
+                  .option("warehouseWaitS", str(settings.warehouse_wait_s)))
     writer = (writer.option("s3MaxAttempts", str(settings.s3_max_attempts))
               .option("s3TimeoutS", str(settings.s3_timeout_s)).option("lakeRetries", str(settings.lake_retries))
               .option("lakeRetryBackoffS", str(settings.lake_retry_backoff_s)))
@@ -93,6 +99,8 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     waiting_for_broker(lambda: check_broker(settings, timeout_s=5.0), settings.bootstrap_servers,
                        settings.broker_wait_s, log, "starting the stream")
     lake = Lake.from_settings(settings)
+    if settings.live_layer:
+        prepare_live_tables(settings)
     cursor = manifests.head(lake)
     query = start_query(spark, settings, run)
     mode = "available-now" if run.available_now else f"every {settings.trigger_interval_s:g} s"
@@ -118,6 +126,26 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
     if run.progress:
         print(format_summary(summarize(lake, cursor)), flush=True)
     return batches
+
+
+def prepare_live_tables(settings: Settings) -> None:
+    """Create the live tables before the first batch, waiting for the warehouse like for the broker."""
+    from smartcity.warehouse import kind_of, open_warehouse
+    from smartcity.warehouse.base import WarehouseUnavailable
+    from smartcity.warehouse.live import LiveLayer
+
+    warehouse = open_warehouse(kind_of(settings.env), settings.warehouse_dsn, settings.redshift_iam_role)
+    deadline = time.monotonic() + settings.warehouse_wait_s
+    while True:
+        try:
+            LiveLayer(warehouse).ensure()
+            return
+        except WarehouseUnavailable as exc:
+            if time.monotonic() >= deadline:
+                raise SmartcityError(f"{exc} (the live layer needs it; SMARTCITY_LIVE_LAYER=false streams "
+                                     "without it)") from None
+            log.warning("waiting for the warehouse (live layer): %s", exc)
+            time.sleep(2.0)
 
 
 def _say(run: StreamRun, text: str) -> None:

@@ -12,14 +12,22 @@ Object-store errors: every lake operation is retried on throttling, 5xx and time
 keeps failing the batch fails without a manifest (so nothing of it is visible) and is replayed after a
 restart; `abort` removes files only when no manifest names them.
 
+The live layer (option `liveWarehouseUrl` set): each task also reduces its valid events to what the live
+tables need (`smartcity.live.events`), and the driver applies the batch's to the warehouse right after the
+manifest (`smartcity.warehouse.live`), with the batch id in the same transaction — so a replayed batch is
+neither landed nor counted twice. An unreachable warehouse is waited for (`warehouseWaitS`); then the batch
+fails, already in the lake, and the restart applies it to the live tables.
+
 Options: `lake` (file:// or s3:// URI), `s3EndpointUrl`, `region`, `streamId` (16 hex chars, stable per
 checkpoint), `maxRowsPerFile` (default 1,000,000), `s3MaxAttempts`, `s3TimeoutS`, `lakeRetries`,
-`lakeRetryBackoffS` (see the settings of the same names).
+`lakeRetryBackoffS`, `liveWarehouseUrl`, `liveWarehouseKind` (postgres | redshift), `liveRedshiftIamRole`,
+`warehouseWaitS` (see the settings of the same names).
 """
 
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections import Counter, defaultdict
 from collections.abc import Iterator
@@ -33,11 +41,12 @@ from pyspark.sql.datasource import (
     WriterCommitMessage,
 )
 
-from smartcity.errors import AccessDenied
+from smartcity.errors import AccessDenied, SmartcityError
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
 from smartcity.lake.retry import RetryPolicy
 from smartcity.lake.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
+from smartcity.live.events import concat, live_events
 
 log = logging.getLogger("smartcity.streaming.lake_sink")
 
@@ -56,6 +65,7 @@ class LakeCommitMessage(WriterCommitMessage):
     files: list[DataFile] = field(default_factory=list)
     offsets: list[OffsetRange] = field(default_factory=list)
     reasons: dict[str, dict[str, int]] = field(default_factory=dict)
+    live: dict[str, pa.Table] = field(default_factory=dict)  # the task's events for the live layer
 
 
 class LakeStreamWriter(DataSourceStreamArrowWriter):
@@ -73,6 +83,10 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
         if len(self.stream_id) != 16 or any(c not in "0123456789abcdef" for c in self.stream_id):
             raise ValueError(f"streamId must be 16 lowercase hex characters, got {self.stream_id!r}")
         self.max_rows_per_file = int(lowered.get("maxrowsperfile", 1_000_000))
+        self.live_url = lowered.get("livewarehouseurl") or None
+        self.live_kind = lowered.get("livewarehousekind", "postgres")
+        self.live_role = lowered.get("liveredshiftiamrole", "")
+        self.warehouse_wait_s = float(lowered.get("warehousewaits", 300.0))
 
     # -- executors ------------------------------------------------------------------------------------
 
@@ -87,11 +101,14 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
         groups: dict[layout.PartitionKey, list[pa.Table]] = defaultdict(list)
         offsets: dict[tuple[str, int], list[int]] = {}
         reasons: dict[str, Counter] = defaultdict(Counter)
+        live = []
         for batch in iterator:
             if batch.num_rows == 0:
                 continue
             table = pa.Table.from_batches([batch])
             _track_offsets(table, offsets)
+            if self.live_url:
+                live.append(live_events(table))
             for key, part in _split_by_partition(table):
                 if key.zone == layout.QUARANTINE:
                     reasons[key.source].update(part.column("reason").to_pylist())
@@ -108,7 +125,7 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
         return LakeCommitMessage(
             files=files,
             offsets=[OffsetRange(t, p, lo, hi, n) for (t, p), (lo, hi, n) in sorted(offsets.items())],
-            reasons={s: dict(c) for s, c in reasons.items()})
+            reasons={s: dict(c) for s, c in reasons.items()}, live=concat(live))
 
     # -- driver -------------------------------------------------------------------------------------------
 
@@ -128,6 +145,31 @@ class LakeStreamWriter(DataSourceStreamArrowWriter):
             log.warning("batch %d of stream %s was committed before (replay after a restart): "
                         "keeping the first commit, removing %d new files", batchId, self.stream_id, len(files))
             self._remove(files)
+        if self.live_url:
+            self._apply_live(concat([m.live for m in messages]), batchId)
+
+    def _apply_live(self, events: dict[str, pa.Table], batch_id: int) -> None:
+        """The batch's events into the live tables (a batch applied before is skipped there), waiting for an
+        unreachable warehouse up to `warehouseWaitS`."""
+        from smartcity.warehouse import open_warehouse
+        from smartcity.warehouse.base import WarehouseUnavailable
+        from smartcity.warehouse.live import LiveLayer
+
+        layer = LiveLayer(open_warehouse(self.live_kind, self.live_url, self.live_role))
+        deadline, delay = time.monotonic() + self.warehouse_wait_s, 1.0
+        while True:
+            try:
+                layer.apply(self.stream_id, batch_id, events)
+                return
+            except WarehouseUnavailable as exc:
+                if time.monotonic() >= deadline:
+                    raise SmartcityError(
+                        f"the live layer could not reach the warehouse for {self.warehouse_wait_s:g} s ({exc}). "
+                        f"Batch {batch_id} is in the lake but not yet in the live tables: restart the stream once "
+                        "the warehouse is back and the batch is applied then") from None
+                log.warning("waiting for the warehouse (live layer, batch %d is in the lake): %s", batch_id, exc)
+                time.sleep(delay)
+                delay = min(delay * 2, 10.0)
 
     def abort(self, messages: list[LakeCommitMessage | None], batchId: int) -> None:
         """Remove the batch's files, unless a manifest names them (a commit that failed after it was written)."""

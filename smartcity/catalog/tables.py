@@ -19,7 +19,8 @@ from smartcity.marts.spec import Mart
 from smartcity.tables import TransformedTable
 
 HIVE_TYPES = {FieldType.STRING: "string", FieldType.UUID: "string", FieldType.TIMESTAMP: "timestamp",
-              FieldType.DOUBLE: "double", FieldType.INT: "int", FieldType.BIGINT: "bigint", FieldType.DATE: "date"}
+              FieldType.DOUBLE: "double", FieldType.INT: "int", FieldType.BIGINT: "bigint", FieldType.DATE: "date",
+              FieldType.BOOLEAN: "boolean"}
 _FOLDER = re.compile(r"_?[a-z][a-z0-9_]{0,62}(=[a-z][a-z0-9_]{0,62})?")  # e.g. transformed, _symlinks, source=gps
 COMMENT_LIMIT = 255  # Glue's column comment limit
 

@@ -21,6 +21,7 @@ class FieldType(enum.Enum):
     INT = "int"
     BIGINT = "bigint"  # counts and offsets; never in an event (JSON integers are validated as INT)
     DATE = "date"  # partition dates of marts; never in an event
+    BOOLEAN = "boolean"  # flags of derived tables; never in an event
 
 
 ARROW_TYPES: dict[FieldType, pa.DataType] = {
@@ -31,6 +32,7 @@ ARROW_TYPES: dict[FieldType, pa.DataType] = {
     FieldType.INT: pa.int32(),
     FieldType.BIGINT: pa.int64(),
     FieldType.DATE: pa.date32(),
+    FieldType.BOOLEAN: pa.bool_(),
 }
 
 

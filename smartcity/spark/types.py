@@ -11,7 +11,8 @@ from smartcity.contracts import Field, FieldType
 
 SPARK_TYPES = {FieldType.STRING: T.StringType(), FieldType.UUID: T.StringType(),
                FieldType.TIMESTAMP: T.TimestampType(), FieldType.DOUBLE: T.DoubleType(),
-               FieldType.INT: T.IntegerType(), FieldType.BIGINT: T.LongType(), FieldType.DATE: T.DateType()}
+               FieldType.INT: T.IntegerType(), FieldType.BIGINT: T.LongType(), FieldType.DATE: T.DateType(),
+               FieldType.BOOLEAN: T.BooleanType()}
 
 
 def spark_schema(fields: Iterable[Field]) -> T.StructType:

@@ -74,7 +74,7 @@ class Warehouse(ABC):
                                        "postgresql://user:password@host:port/database[?sslmode=...])") from None
         except psycopg2.OperationalError as exc:
             raise WarehouseUnavailable(f"cannot connect to {self.name} at {describe(self.dsn)}: "
-                                       f"{_scrub(str(exc).strip(), self.dsn)}") from None
+                                       f"{_scrub(' '.join(str(exc).split()), self.dsn)}") from None
 
     @contextmanager
     def transaction(self, what: str):

@@ -11,7 +11,7 @@ from smartcity.marts.spec import BI_SCHEMA, SCHEMA, BiView, Mart
 
 SQL_TYPES = {FieldType.STRING: "VARCHAR(256)", FieldType.UUID: "VARCHAR(36)", FieldType.INT: "INTEGER",
              FieldType.BIGINT: "BIGINT", FieldType.DOUBLE: "DOUBLE PRECISION", FieldType.TIMESTAMP: "TIMESTAMPTZ",
-             FieldType.DATE: "DATE"}
+             FieldType.DATE: "DATE", FieldType.BOOLEAN: "BOOLEAN"}
 
 
 def identifier(name: str) -> str:
