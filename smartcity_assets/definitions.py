@@ -11,10 +11,10 @@ import warnings
 import dagster as dg
 
 from smartcity.settings import Settings, load_settings
-from smartcity_assets.defs import catalog, marts, raw, report, sensors, transformed
+from smartcity_assets.defs import catalog, live, marts, raw, report, sensors, transformed
 from smartcity_assets.resources import resources_for
 
-DOMAINS = (raw.defs, transformed.defs, catalog.defs, marts.defs, report.defs, sensors.defs)
+DOMAINS = (raw.defs, transformed.defs, catalog.defs, marts.defs, live.defs, report.defs, sensors.defs)
 
 
 def definitions_for(settings: Settings) -> dg.Definitions:

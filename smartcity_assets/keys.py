@@ -1,5 +1,5 @@
 """Every asset key of the code location, built here only: raw/<source>, transformed/<table>,
-catalog/<catalog table>, marts/<mart>, report/city_report."""
+catalog/<catalog table>, marts/<mart>, live/<live table>, report/city_report."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import dagster as dg
 from smartcity.catalog.tables import raw_table, transformed_table
 from smartcity.tables import BY_NAME as TABLES
 
-RAW, TRANSFORMED, CATALOG, MARTS, REPORT = "raw", "transformed", "catalog", "marts", "report"  # also the groups
+RAW, TRANSFORMED, CATALOG, MARTS, REPORT, LIVE = "raw", "transformed", "catalog", "marts", "report", "live"  # groups
 
 
 def raw_key(source: str) -> dg.AssetKey:
@@ -29,6 +29,10 @@ def transformed_catalog_key(table: str) -> dg.AssetKey:
 
 def mart_key(mart: str) -> dg.AssetKey:
     return dg.AssetKey([MARTS, mart])
+
+
+def live_key(table: str) -> dg.AssetKey:
+    return dg.AssetKey([LIVE, table])
 
 
 REPORT_KEY = dg.AssetKey([REPORT, "city_report"])

@@ -13,6 +13,8 @@ import sys
 import dagster as dg
 
 from smartcity import contracts, tables
+from smartcity.live.tables import BY_NAME as LIVE_BY_NAME
+from smartcity.live.tables import LIVE_TABLES
 from smartcity.marts import MARTS
 from smartcity.quality.rules import rules_for
 from smartcity_assets.definitions import defs
@@ -65,12 +67,16 @@ def test_the_graph_holds_every_spec_and_tells_analysts_what_it_is():
     assert keys == ({f"raw/{c.name}" for c in contracts.CONTRACTS} | {f"transformed/{t.name}" for t in tables.TABLES}
                     | {f"catalog/transformed_{t.name}" for t in tables.TABLES}
                     | {f"catalog/raw_{c.name}" for c in contracts.CONTRACTS}
-                    | {f"marts/{m.name}" for m in MARTS} | {"report/city_report"})
+                    | {f"marts/{m.name}" for m in MARTS} | {f"live/{t.name}" for t in LIVE_TABLES}
+                    | {"report/city_report"})
     for key in graph.get_all_asset_keys():
         node = graph.get(key)
         assert node.group_name == key.path[0] and node.description and node.owners
+        if key.path[0] == "live":  # the "now", downstream of the sources it is computed from
+            assert node.partitions_def is None and node.parent_keys == {
+                dg.AssetKey(["raw", s]) for s in LIVE_BY_NAME[key.path[1]].sources}
         if key.path[0] != "report":  # the report spans hours: unpartitioned, charts rather than a table
-            assert node.partitions_def == HOURLY
+            assert node.partitions_def == (None if key.path[0] == "live" else HOURLY)
             columns = node.metadata["dagster/column_schema"].columns
             assert columns and all(c.description for c in columns)
     for table in tables.TABLES:  # one check per quality rule, blocking exactly for the hard rules

@@ -32,6 +32,7 @@ class LiveTable:
     description: str
     columns: tuple[Field, ...]
     key: tuple[str, ...]
+    sources: tuple[str, ...]  # the event sources it is computed from (its lineage)
 
     @property
     def qualified(self) -> str:
@@ -69,7 +70,7 @@ SEGMENT_TRAFFIC = LiveTable(
      column("road_class", "string", "ring | arterial | residential"),
      column("speed_limit_kmh", "double", "Speed limit", unit="km/h"),
      *(c for m in WINDOWS_MIN for c in _window_columns(m)), _AS_OF, _UPDATED),
-    ("segment_id",),
+    ("segment_id",), ("gps", "traffic_camera"),
 )
 
 INCIDENTS = LiveTable(
@@ -91,7 +92,7 @@ INCIDENTS = LiveTable(
      column("minutes_since_reported", "double", "Live clock minus reported_at", unit="min"),
      column("last_update_at", "timestamp", "Event time of the update the current status comes from"),
      _AS_OF, _UPDATED),
-    ("incident_id",),
+    ("incident_id",), ("emergency",),
 )
 
 ZONE_CONDITIONS = LiveTable(
@@ -108,7 +109,7 @@ ZONE_CONDITIONS = LiveTable(
      column("air_quality_index", "int", "US EPA air-quality index"),
      column("pm25_ugm3", "double", "PM2.5", unit="µg/m³"), column("condition", "string", "Weather condition"),
      column("aqi_alert", "boolean", f"air_quality_index > {AQI_ALERT}"), _AS_OF, _UPDATED),
-    ("zone_id",),
+    ("zone_id",), ("weather",),
 )
 
 BUS_ROUTES = LiveTable(
@@ -122,7 +123,7 @@ BUS_ROUTES = LiveTable(
      column("route_length_km", "double", "Length of the route's loop", unit="km"),
      column("headway_min", "double", "Cycle time / buses: the mean time between buses at a stop", unit="min"),
      _AS_OF, _UPDATED),
-    ("route_id",),
+    ("route_id",), ("vehicle",),
 )
 
 LIVE_TABLES: tuple[LiveTable, ...] = (SEGMENT_TRAFFIC, INCIDENTS, ZONE_CONDITIONS, BUS_ROUTES)
