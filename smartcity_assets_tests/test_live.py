@@ -10,7 +10,6 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 from pydantic import SecretStr
@@ -129,7 +128,8 @@ def in_window(df: pd.DataFrame, minutes: int) -> pd.DataFrame:
 def expected_segments(sent: dict[str, list[dict]]) -> pd.DataFrame:
     fixes = frame(sent["gps"]).assign(segment_id=lambda d: d.event_id.map(PLACED)).dropna(subset=["segment_id"])
     cams = frame(sent["traffic_camera"])
-    out = pd.DataFrame({"segment_id": sorted(set(in_window(fixes, 15).segment_id) | set(in_window(cams, 15).segment_id))})
+    seen = set(in_window(fixes, 15).segment_id) | set(in_window(cams, 15).segment_id)
+    out = pd.DataFrame({"segment_id": sorted(seen)})
     out["speed_limit_kmh"] = out.segment_id.map(lambda s: SEGMENTS[s]["speed_limit_kmh"])
     out["zone_id"] = out.segment_id.map(lambda s: SEGMENTS[s]["zone_id"])
     for m in (5, 15):
@@ -179,8 +179,9 @@ def live(dsn: str, table: str, order: str) -> pd.DataFrame:
 
 
 def assert_live_tables_match(dsn: str, sent: dict[str, list[dict]]) -> None:
-    assert_same(live(dsn, "segment_traffic", "segment_id"), expected_segments(sent),
-                [c for c in expected_segments(sent).columns], {"mean_speed_5m_kmh": 2, "mean_speed_15m_kmh": 2})
+    segments = expected_segments(sent)
+    assert_same(live(dsn, "segment_traffic", "segment_id"), segments, list(segments.columns),
+                {"mean_speed_5m_kmh": 2, "mean_speed_15m_kmh": 2})
     got = live(dsn, "incidents", "incident_id")
     assert_same(got, expected_incidents(sent), ["incident_id", "status", "unit_id", "severity", "reported_at",
                                                 "dispatched_at", "on_scene_at", "resolved_at",
@@ -234,8 +235,7 @@ def test_a_warehouse_cut_during_a_batch_loses_nothing(pipeline, spark, live_stac
     raw = read_lake(settings)[0]
     assert raw.num_rows == sum(len(rows) for rows in sent.values())  # all in the lake
     counted = query(warehouse, "SELECT SUM(gps_fixes) AS n FROM live.segment_minutes").n[0]
-    all_fixes = int(np.sum([f["gps_fixes_15m"] for f in expected_segments(sent).to_dict("records")]))
-    assert counted < all_fixes  # the second half is not in the live tables yet
+    assert counted < expected_segments(sent).gps_fixes_15m.sum()  # the second half is not in the live tables yet
 
     proxy.restore()
     drain(settings, spark)

@@ -130,7 +130,7 @@ def run_stream(settings: Settings, run: StreamRun, spark=None) -> int:
 
 def prepare_live_tables(settings: Settings) -> None:
     """Create the live tables before the first batch, waiting for the warehouse like for the broker."""
-    from smartcity.warehouse import kind_of, open_warehouse
+    from smartcity.warehouse import open_warehouse
     from smartcity.warehouse.base import WarehouseUnavailable
     from smartcity.warehouse.live import LiveLayer
 

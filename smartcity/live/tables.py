@@ -55,7 +55,8 @@ def _window_columns(minutes: int) -> tuple[Field, ...]:
         column(f"mean_speed_{minutes}m_kmh", "double", f"Mean GPS speed on the segment in the last {minutes} minutes",
                unit="km/h"),
         column(f"speed_ratio_{minutes}m", "double", f"Mean speed / speed limit, last {minutes} minutes (3 decimals)"),
-        column(f"congestion_{minutes}m", "string", f"Congestion level of that ratio, as in the traffic mart: {_LEVELS}"),
+        column(f"congestion_{minutes}m", "string",
+               f"Congestion level of that ratio, as in the traffic mart: {_LEVELS}"),
         column(f"camera_vehicles_{minutes}m", "bigint",
                f"Vehicles the segment's camera(s) counted in the last {minutes} minutes; null without camera"),
     )

@@ -166,8 +166,8 @@ class _Batch:
         self._merge("entity_clock", ("source", "entity_id"),
                     [(source, getattr(r, key), r.event_time.to_pydatetime(), r.event_id) for r in latest.itertuples()],
                     "source VARCHAR(64), entity_id VARCHAR(256), last_time TIMESTAMPTZ, last_event_id VARCHAR(36)",
-                    when="s.last_time > t.last_time OR (s.last_time = t.last_time AND s.last_event_id > "
-                         "t.last_event_id)")
+                    newer=lambda t, s: f"{s}.last_time > {t}.last_time OR ({s}.last_time = {t}.last_time AND "
+                                       f"{s}.last_event_id > {t}.last_event_id)")
         fresh = merged[newer & (merged.event_time >= self.cutoff)]
         return fresh.assign(minute=fresh.event_time.dt.floor("min"))
 
@@ -247,8 +247,8 @@ class _Batch:
         latest = weather.sort_values(["zone_id", "event_time", "event_id"]).groupby("zone_id").tail(1)
         latest = latest.rename(columns={"event_time": "reading_at"}).assign(
             aqi_alert=latest.air_quality_index > AQI_ALERT, **self.stamp)
-        self._merge_table(ZONE_CONDITIONS, latest, when="s.reading_at > t.reading_at OR (s.reading_at = "
-                                                         "t.reading_at AND s.event_id > t.event_id)")
+        self._merge_table(ZONE_CONDITIONS, latest, newer=lambda t, s: f"{s}.reading_at > {t}.reading_at OR "
+                          f"({s}.reading_at = {t}.reading_at AND {s}.event_id > {t}.event_id)")
 
     def _incidents(self, updates: pd.DataFrame | None) -> None:
         clock = self.clock.to_pydatetime()
@@ -267,29 +267,33 @@ class _Batch:
 
     # -- staging + MERGE ------------------------------------------------------------------------------------------
 
-    def _merge_table(self, table: LiveTable, frame: pd.DataFrame, when: str | None = None) -> None:
+    def _merge_table(self, table: LiveTable, frame: pd.DataFrame, newer=None) -> None:
         names = table.column_names
         frame = frame.reindex(columns=names)
         rows = [tuple(None if _missing(v) else (v.to_pydatetime() if isinstance(v, pd.Timestamp) else
                                                (v.item() if hasattr(v, "item") else v)) for v in r)
                 for r in frame.itertuples(index=False)]
         self._merge(table.name, table.key, rows,
-                    ", ".join(f"{identifier(c.name)} {SQL_TYPES[c.type]}" for c in table.columns), when=when)
+                    ", ".join(f"{identifier(c.name)} {SQL_TYPES[c.type]}" for c in table.columns), newer=newer)
 
     def _merge(self, table: str, key: tuple[str, ...], rows: list[tuple], columns_sql: str,
-               add: tuple[str, ...] = (), when: str | None = None) -> None:
-        """Upsert `rows` into live.`table` on `key`: matched rows get the staged values (or, for `add`, the sum),
-        only where `when` holds."""
+               add: tuple[str, ...] = (), newer=None) -> None:
+        """Upsert `rows` into live.`table` on `key`: matched rows get the staged values (or, for `add`, the sum);
+        with `newer(target, staged)` (an SQL condition on the two tables' names), only staged rows for which it
+        holds replace a matched row. (The condition filters the staging table first: Redshift's MERGE has no
+        conditional WHEN MATCHED.)"""
         if not rows:
             return
-        staging = identifier(f"stage_{table}")
-        names = [c.split()[0] for c in columns_sql.split(", ") if not c.startswith("PRIMARY")]
+        staging, target = identifier(f"stage_{table}"), f"{SCHEMA}.{table}"
+        names = [c.split()[0] for c in columns_sql.split(", ")]
         self.cur.execute(f"CREATE TEMP TABLE {staging} ({columns_sql})")
         execute_values(self.cur, f"INSERT INTO {staging} VALUES %s", rows)
+        if newer is not None:
+            matched = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in key)
+            self.cur.execute(f"DELETE FROM {staging} USING {target} WHERE {matched} AND NOT ({newer(target, staging)})")
         on = " AND ".join(f"t.{k} = s.{k}" for k in key)
         sets = ", ".join(f"{c} = t.{c} + s.{c}" if c in add else f"{c} = s.{c}" for c in names if c not in key)
-        self.cur.execute(f"MERGE INTO {SCHEMA}.{table} AS t USING {staging} AS s ON {on} "
-                         f"WHEN MATCHED{f' AND ({when})' if when else ''} THEN UPDATE SET {sets} "
+        self.cur.execute(f"MERGE INTO {target} AS t USING {staging} AS s ON {on} WHEN MATCHED THEN UPDATE SET {sets} "
                          f"WHEN NOT MATCHED THEN INSERT ({', '.join(names)}) "
                          f"VALUES ({', '.join('s.' + c for c in names)})")
         self.cur.execute(f"DROP TABLE {staging}")
@@ -315,7 +319,8 @@ def _incident(existing: dict | None, updates: pd.DataFrame) -> dict:
     for u in updates.to_dict("records"):
         at = f"{u['status']}_at"
         steps[at] = u["event_time"] if steps[at] is None else min(pd.Timestamp(steps[at]), u["event_time"])
-        candidates.append((_STEP[u["status"]], u["event_time"], u["event_id"], {**u, "last_update_at": u["event_time"]}))
+        candidates.append((_STEP[u["status"]], u["event_time"], u["event_id"],
+                           {**u, "last_update_at": u["event_time"]}))
     candidates.sort(key=lambda c: c[:3])
     chosen = candidates[-1][3]
     units = [c[3].get("unit_id") for c in candidates if c[3].get("unit_id") is not None]
