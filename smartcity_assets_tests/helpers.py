@@ -246,10 +246,13 @@ def moto_server():
 # -- processes -------------------------------------------------------------------------------------------------
 
 def stream_process(settings, log_path, **env) -> subprocess.Popen:
-    """`smartcity stream` in its own process group (a micro-batch every 0.5 s, at most 4,000 records each)."""
+    """`smartcity stream` in its own process group (a micro-batch every 0.5 s, at most 4,000 records each), with
+    the live layer on or off and the warehouse as `settings` say."""
     full = {**os.environ, "SMARTCITY_HOME": str(settings.home_dir), "SMARTCITY_BROKER_PORT": str(settings.broker_port),
             "SMARTCITY_SPARK_MASTER": "local[2]", "SMARTCITY_TRIGGER_INTERVAL_S": "0.5",
-            "SMARTCITY_MAX_OFFSETS_PER_TRIGGER": "4000", **env}
+            "SMARTCITY_MAX_OFFSETS_PER_TRIGGER": "4000", "SMARTCITY_LIVE_LAYER": str(settings.live_layer).lower(),
+            **({"SMARTCITY_WAREHOUSE_URL": settings.warehouse_url.get_secret_value()} if settings.warehouse_url else {}),
+            **env}
     return subprocess.Popen([sys.executable, "-m", "smartcity.cli", "stream"], env=full,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 

@@ -234,7 +234,7 @@ def test_a_warehouse_cut_during_a_batch_loses_nothing(pipeline, spark, live_stac
         drain(settings, spark)
     raw = read_lake(settings)[0]
     assert raw.num_rows == sum(len(rows) for rows in sent.values())  # all in the lake
-    counted = query(warehouse, "SELECT SUM(gps_fixes) AS n FROM live.segment_minutes").n[0]
+    counted = int(query(warehouse, "SELECT SUM(gps_fixes) AS n FROM live.segment_minutes").n[0])
     assert counted < expected_segments(sent).gps_fixes_15m.sum()  # the second half is not in the live tables yet
 
     proxy.restore()
