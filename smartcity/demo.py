@@ -112,6 +112,8 @@ def _run(settings: Settings, hours: int, vehicles: int) -> int:
           f"(from the warehouse's BI views):")
     for line in _headlines(settings, window):
         print("  " + line)
+    print("\nthe live layer, what the stream's micro-batches left in the warehouse's live.* tables:")
+    print("  " + _live_headline(settings))
     from smartcity.report import build_report
 
     city = build_report(lake, hours=24)
@@ -130,6 +132,16 @@ def _headlines(settings: Settings, window: Window) -> list[str]:
         return headlines(conn, window)
     finally:
         conn.close()
+
+
+def _live_headline(settings: Settings) -> str:
+    from smartcity.warehouse import kind_of, open_warehouse
+    from smartcity.warehouse.live import LiveLayer
+
+    if not settings.live_layer:
+        return "Live: off (SMARTCITY_LIVE_LAYER=false)"
+    warehouse = open_warehouse(kind_of(settings.env), settings.warehouse_dsn, settings.redshift_iam_role)
+    return LiveLayer(warehouse).headline()
 
 
 def _run_label(request) -> str:

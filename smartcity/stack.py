@@ -333,9 +333,10 @@ class SparkConnect:
         port = settings.spark_connect_port
         check_port_free(port, "Spark Connect server", "SMARTCITY_SPARK_CONNECT_PORT")
         logfile = _stack_dir(settings) / "spark-connect.log"
+        command = self.command(settings)  # first: it puts the workers' interpreter (PYSPARK_PYTHON) in os.environ
         env = dict(os.environ, SPARK_HOME=str(self.spark_home()))
         with open(logfile, "ab") as out:
-            proc = subprocess.Popen(self.command(settings), stdin=subprocess.DEVNULL, stdout=out,
+            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out,
                                     stderr=subprocess.STDOUT, start_new_session=True, env=env)
         state = ServiceState(self.name, proc.pid, port, f"sc://127.0.0.1:{port}", str(logfile), time.time())
         deadline = time.monotonic() + 120

@@ -54,6 +54,16 @@ def embedded_settings(home, **overrides) -> Settings:
     return load_settings(**{**values, **overrides})
 
 
+def command_env(settings: Settings, **extra: str) -> dict[str, str]:
+    """The environment of a user's shell running a command against `settings`' embedded stack: nothing this
+    test process set for its own Spark (PYSPARK_*) leaks in, so the command must set up its own."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SMARTCITY_", "DAGSTER_"))}
+    env.update(SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
+               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
+               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port), **extra)
+    return env
+
+
 def wait_until(what: str, probe, timeout_s: float = 120, every_s: float = 0.2, alive=None, details=lambda: ""):
     """Poll `probe()` until it returns something truthy and return that; `alive()` (when given) must stay true
     meanwhile. Fails naming `what` (and `details()`) when the time is up."""

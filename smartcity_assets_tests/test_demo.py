@@ -4,7 +4,6 @@ against the warehouse's BI views, recomputed in pandas from their rows (not with
 
 from __future__ import annotations
 
-import os
 import re
 import subprocess
 import sys
@@ -16,7 +15,7 @@ import pytest
 
 from smartcity import reference, stack
 
-from .helpers import embedded_settings, query
+from .helpers import command_env, embedded_settings, query
 
 HOURS = 2
 FIRST_HOUR = 6  # the demo's day starts at 06:00 UTC, yesterday
@@ -27,9 +26,7 @@ RAIN = ("rain", "heavy_rain")
 def demo(tmp_path_factory):
     """(settings, what the demo printed, the BI views of its window as frames); its stack stopped after."""
     settings = embedded_settings(tmp_path_factory.mktemp("demo"))
-    env = dict(os.environ, SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
-               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
-               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port))
+    env = command_env(settings)
     try:
         done = subprocess.run([sys.executable, "-m", "smartcity.cli", "demo", "--hours", str(HOURS), "--vehicles",
                                "150", "--keep-stack"], capture_output=True, text=True, env=env, timeout=900)
@@ -178,3 +175,22 @@ def test_buses_line(demo):
     assert close(found.group(5), routes[least]["cv"], 2)
     assert int(found.group(6)) == routes[least]["bunched"]
     assert close(found.group(7), routes[least]["excess"], 1)
+
+
+def test_live_line(demo):
+    """The live tables the demo's stream kept, as the one printed line says (counted here with plain SQL)."""
+    settings, output, _ = demo
+    found = re.search(r"^  Live \(as of (\d\d:\d\d) UTC event time\): (\d+) road segments with traffic in the last "
+                      r"15 min, (\d+) heavy or severe; (\d+) open incidents, (\d+) resolved in the last 1 h; (\d+) "
+                      r"zones under an AQI alert; (\d+) bus routes", output, re.M)
+    assert found, output[-3000:]
+    dsn = settings.warehouse_dsn
+    segments = query(dsn, "SELECT congestion_15m FROM live.segment_traffic")
+    incidents = query(dsn, "SELECT status FROM live.incidents")
+    assert found.group(1) == f"{query(dsn, 'SELECT event_time FROM live.clock').event_time[0]:%H:%M}"
+    assert int(found.group(2)) == len(segments) > 0
+    assert int(found.group(3)) == segments.congestion_15m.isin(["heavy", "severe"]).sum()
+    assert int(found.group(4)) == (incidents.status != "resolved").sum()
+    assert int(found.group(5)) == (incidents.status == "resolved").sum()
+    assert int(found.group(6)) == query(dsn, "SELECT COUNT(*) AS n FROM live.zone_conditions WHERE aqi_alert").n[0]
+    assert int(found.group(7)) == query(dsn, "SELECT COUNT(*) AS n FROM live.bus_routes").n[0] > 0

@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from smartcity import stack
 from smartcity.stack import free_port
 
-from .helpers import embedded_settings, smartcity, wait_until
+from .helpers import command_env, embedded_settings, smartcity, wait_until
 
 MART = dg.AssetKey(["marts", "traffic_congestion"])
 
@@ -89,9 +89,7 @@ def expected_freshness(lake_root: Path, dagster_home: Path) -> dict:
 def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     settings = embedded_settings(tmp_path / "home")
     ui_port = free_port()
-    env = dict(os.environ, SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
-               SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
-               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port))
+    env = command_env(settings)
     log = tmp_path / "up.log"
     dagster_home = settings.home_dir / "dagster"
     with log.open("wb") as out:

@@ -7,10 +7,12 @@ from smartcity.marts.spec import BiView, Mart, MartInput
 # Ratio of mean speed to the speed limit -> congestion level (thresholds as in common practice for
 # urban travel-time indices).
 CONGESTION_LEVELS = ((0.8, "free"), (0.6, "moderate"), (0.4, "heavy"), (0.0, "severe"))
+CONGESTED = ("heavy", "severe")  # the levels counted as congestion (episodes, headlines, maps)
 
 # Consecutive hours of heavy or severe congestion on a segment form one episode (gaps-and-islands over
 # an hour index; plain SQL that PostgreSQL and Redshift both run). A view, so late data re-materializing
 # one hour changes the episodes it belongs to at once.
+_CONGESTED = ", ".join(f"'{level}'" for level in CONGESTED)
 _HOUR_INDEX = f"(event_date - DATE '{FIRST_DATE}') * 24 + event_hour"
 CONGESTION_EPISODES = BiView(
     "congestion_episodes",
@@ -35,7 +37,7 @@ CONGESTION_EPISODES = BiView(
   MIN(speed_ratio) AS min_speed_ratio, ROUND(CAST(AVG(speed_ratio) AS NUMERIC), 3)::DOUBLE PRECISION AS mean_speed_ratio
 FROM (SELECT *, hour_index - ROW_NUMBER() OVER (PARTITION BY segment_id ORDER BY hour_index) AS island
       FROM (SELECT segment_id, zone_id, event_date, congestion_level, speed_ratio, {_HOUR_INDEX} AS hour_index
-            FROM marts.traffic_congestion WHERE congestion_level IN ('heavy', 'severe')) AS congested) AS runs
+            FROM marts.traffic_congestion WHERE congestion_level IN ({_CONGESTED})) AS congested) AS runs
 GROUP BY segment_id, island""",
 )
 

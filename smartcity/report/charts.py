@@ -16,11 +16,10 @@ from matplotlib.figure import Figure
 
 from smartcity import reference
 from smartcity.contracts import WEATHER_CONDITIONS
-from smartcity.marts import AQI_ALERT, CONGESTION_LEVELS, GAP_FACTOR
+from smartcity.marts import AQI_ALERT, CONGESTED, CONGESTION_LEVELS, GAP_FACTOR
 from smartcity.report.data import ReportData
 
 DPI = 100
-CONGESTED = ("heavy", "severe")
 ROAD_CLASSES = ("ring", "arterial", "residential")
 NO_DATA = "#e4e4e4"
 LEVEL_COLOURS = {"free": "#1a9850", "moderate": "#e6b800", "heavy": "#f46d43", "severe": "#a50026"}

@@ -9,6 +9,8 @@ from datetime import date
 from decimal import Decimal
 
 from smartcity import reference
+from smartcity.marts import CONGESTED
+from smartcity.warehouse.sql import literal
 
 
 @dataclass(frozen=True)
@@ -26,6 +28,7 @@ class Window:
 
 IN_WINDOW = "event_date = %(day)s AND event_hour BETWEEN %(first)s AND %(last)s"
 RAIN = "('rain', 'heavy_rain')"
+IS_CONGESTED = f"congestion_level IN ({', '.join(literal(level) for level in CONGESTED)})"
 # the travel time index of segment-hours, weighted by their GPS fixes (cities weight by distance driven)
 TTI = ("sum(travel_time_index * gps_fixes) / nullif(sum(gps_fixes) FILTER (WHERE travel_time_index IS NOT NULL), "
        "0)")
@@ -50,7 +53,7 @@ def _zone_name(zone_id: str) -> str:
 def traffic(cur, window: Window) -> str:
     """The hour with the most segments in heavy or severe congestion; its zone with the most; the travel time
     index of that hour against the whole window."""
-    congested = "count(*) FILTER (WHERE congestion_level IN ('heavy', 'severe'))"
+    congested = f"count(*) FILTER (WHERE {IS_CONGESTED})"
     worst = _rows(cur, f"""
         SELECT event_hour, count(*) FILTER (WHERE congestion_level = 'severe'),
                count(*) FILTER (WHERE congestion_level = 'heavy'), {TTI}
@@ -64,7 +67,7 @@ def traffic(cur, window: Window) -> str:
         return f"Traffic: no road segment in heavy or severe congestion; travel time index {overall:.2f} overall"
     zone = _rows(cur, f"""
         SELECT zone_id, count(*) FROM bi.traffic_congestion
-        WHERE {IN_WINDOW} AND event_hour = %(worst)s AND congestion_level IN ('heavy', 'severe')
+        WHERE {IN_WINDOW} AND event_hour = %(worst)s AND {IS_CONGESTED}
         GROUP BY zone_id ORDER BY 2 DESC, 1 LIMIT 1""", window, worst=hour)[0]
     return (f"Traffic: worst at {hour:02d}:00, {severe} road segments in severe and {heavy} in heavy congestion "
             f"(most in {_zone_name(zone[0])}: {zone[1]}); travel time index {tti:.2f} that hour, {overall:.2f} overall")

@@ -38,7 +38,7 @@ from smartcity.live.tables import (
     LiveTable,
 )
 from smartcity.marts.environment import AQI_ALERT
-from smartcity.marts.traffic import CONGESTION_LEVELS
+from smartcity.marts.traffic import CONGESTED, CONGESTION_LEVELS
 from smartcity.warehouse.base import Warehouse
 from smartcity.warehouse.sql import SQL_TYPES, identifier, literal
 
@@ -103,6 +103,30 @@ class LiveLayer:
             cur.execute(f"SELECT batch_id FROM {SCHEMA}.stream_progress WHERE stream_id = %s", (stream_id,))
             row = cur.fetchone()
         return row[0] if row else None
+
+    def headline(self) -> str:
+        """One line on what the live tables hold now (the demo prints it)."""
+        heavy = ", ".join(literal(level) for level in CONGESTED)
+        with self.warehouse.transaction("reading the live tables") as cur:
+            cur.execute(f"SELECT event_time FROM {SCHEMA}.clock")
+            clock = cur.fetchone()[0]
+            cur.execute(f"SELECT COUNT(*), SUM(CASE WHEN congestion_{WINDOW_MIN}m IN ({heavy}) THEN 1 ELSE 0 END) "
+                        f"FROM {SEGMENT_TRAFFIC.qualified}")
+            segments, congested = cur.fetchone()
+            cur.execute(f"SELECT SUM(CASE WHEN status <> 'resolved' THEN 1 ELSE 0 END), "
+                        f"SUM(CASE WHEN status = 'resolved' THEN 1 ELSE 0 END) FROM {INCIDENTS.qualified}")
+            open_, resolved = cur.fetchone()
+            cur.execute(f"SELECT SUM(CASE WHEN aqi_alert THEN 1 ELSE 0 END) FROM {ZONE_CONDITIONS.qualified}")
+            alerts = cur.fetchone()[0]
+            cur.execute(f"SELECT COUNT(*), AVG(headway_min) FROM {BUS_ROUTES.qualified}")
+            routes, headway = cur.fetchone()
+        if clock is None:
+            return "Live: no events yet"
+        headway_text = f", mean headway {headway:.1f} min" if headway is not None else ""
+        return (f"Live (as of {clock:%H:%M} UTC event time): {segments} road segments with traffic in the last "
+                f"{WINDOW_MIN} min, {congested or 0} heavy or severe; {open_ or 0} open incidents, {resolved or 0} "
+                f"resolved in the last {INCIDENT_HOURS} h; {alerts or 0} zones under an AQI alert; {routes} bus routes"
+                f"{headway_text}")
 
     def apply(self, stream_id: str, batch_id: int, events: dict[str, pa.Table]) -> bool:
         """Apply one micro-batch; False when it was applied before (a replay)."""
