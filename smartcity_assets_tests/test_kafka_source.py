@@ -12,9 +12,12 @@ from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
 from smartcity.kafka import ensure_topics
 from streaming.kafka_source import (
     DataLossError,
+    KafkaRange,
     KafkaStreamReader,
     cap_to_limit,
     read_range,
+    read_ranges,
+    spread,
 )
 
 
@@ -40,6 +43,15 @@ def reader_for(settings, topic, **options) -> KafkaStreamReader:
     return KafkaStreamReader({**opts, "topics": topic, **options})
 
 
+def planned(reader, start, end) -> list:
+    """The offset ranges of a micro-batch's tasks, all together."""
+    return [r for task in reader.partitions(start, end) for r in task.ranges]
+
+
+def offsets_of(ranges) -> list[tuple]:
+    return sorted((r.topic, r.partition, o) for r in ranges for o in range(r.start, r.end))
+
+
 def test_plans_one_range_per_partition_up_to_the_true_end(live_stack, topic):
     produce(live_stack, topic, {0: 500, 1: 30, 2: 0})
     reader = reader_for(live_stack, topic)
@@ -47,8 +59,9 @@ def test_plans_one_range_per_partition_up_to_the_true_end(live_stack, topic):
     assert start["offsets"] == {f"{topic}/0": 0, f"{topic}/1": 0, f"{topic}/2": 0}
     end = reader.latestOffset(start, ReadAllAvailable())
     assert end["offsets"] == {f"{topic}/0": 500, f"{topic}/1": 30, f"{topic}/2": 0}
-    ranges = reader.partitions(start, end)
-    assert [(r.topic, r.partition, r.start, r.end) for r in ranges] == [(topic, 0, 0, 500), (topic, 1, 0, 30)]
+    tasks = reader.partitions(start, end)
+    assert [[(r.topic, r.partition, r.start, r.end) for r in t.ranges] for t in tasks] == [
+        [(topic, 0, 0, 500)], [(topic, 1, 0, 30)]]  # by default a task per partition, as Spark's kafka source
     # the next batch starts where this one ended and has nothing to read
     assert reader.partitions(end, reader.latestOffset(end, ReadAllAvailable())) == []
     reader.stop()
@@ -75,7 +88,7 @@ def test_read_limit_is_spread_over_partitions_and_respected(live_stack, topic):
     batches = 0
     while True:
         end = reader.latestOffset(start, reader.getDefaultReadLimit())
-        ranges = reader.partitions(start, end)
+        ranges = planned(reader, start, end)
         if not ranges:
             break
         assert sum(r.end - r.start for r in ranges) <= 100
@@ -131,7 +144,7 @@ def test_vanished_offsets_fail_clearly_or_continue_from_earliest(live_stack, top
         end = lenient.latestOffset(checkpointed, ReadAllAvailable())
     assert "continuing from the earliest available offsets" in caplog.text
     assert end["resets"] == {f"{topic}/0": 0}
-    assert [(r.start, r.end) for r in lenient.partitions(checkpointed, end)] == [(0, 20)]
+    assert [(r.start, r.end) for r in planned(lenient, checkpointed, end)] == [(0, 20)]
     lenient.stop()
 
 
@@ -155,3 +168,49 @@ def test_read_range_reads_exactly_the_planned_offsets(live_stack, topic):
     values = [v for b in batches for v in b.column("value").to_pylist()]
     assert values[0] == b"m123" and values[-1] == b"m876"
     assert {k for b in batches for k in b.column("key").to_pylist()} == {b"k1"}
+
+
+def test_tasks_per_batch_spreads_the_ranges_evenly_over_that_many_tasks(live_stack, topic):
+    produce(live_stack, topic, {0: 700, 1: 250, 2: 50})
+    reader = reader_for(live_stack, topic, tasksPerBatch="2")
+    start = reader.initialOffset()
+    end = reader.latestOffset(start, ReadAllAvailable())
+    tasks = reader.partitions(start, end)
+    assert len(tasks) == 2
+    assert offsets_of(r for t in tasks for r in t.ranges) == [(topic, p, o) for p, n in ((0, 700), (1, 250), (2, 50))
+                                                             for o in range(n)]
+    assert sorted(sum(r.end - r.start for r in t.ranges) for t in tasks) == [500, 500]
+    reader.stop()
+
+
+@pytest.mark.parametrize("tasks", [1, 2, 3, 4, 7, 40])
+def test_spread_covers_every_offset_once_in_balanced_tasks(tasks):
+    ranges = [KafkaRange("a", 0, 10, 1010), KafkaRange("a", 1, 0, 3), KafkaRange("b", 0, 500, 520),
+              KafkaRange("b", 2, 7, 300), KafkaRange("c", 0, 0, 1)]
+    got = spread(ranges, tasks)
+    assert offsets_of(r for t in got for r in t.ranges) == offsets_of(ranges)
+    assert len(got) == min(tasks, sum(r.end - r.start for r in ranges))
+    loads = [sum(r.end - r.start for r in t.ranges) for t in got]
+    share = -(-sum(loads) // tasks)
+    assert max(loads) - min(loads) <= share  # no task holds more than one share above another
+
+
+def test_spread_without_a_task_count_keeps_a_task_per_range():
+    ranges = [KafkaRange("a", 0, 0, 5), KafkaRange("a", 1, 3, 4)]
+    assert [t.ranges for t in spread(ranges, 0)] == [(ranges[0],), (ranges[1],)]
+
+
+def test_one_consumer_reads_several_ranges_exactly(live_stack, topic):
+    """Ranges of three partitions, two of them in one partition that do not meet, and two that do."""
+    produce(live_stack, topic, {0: 400, 1: 300, 2: 200})
+    ranges = [KafkaRange(topic, 0, 10, 50), KafkaRange(topic, 0, 300, 400), KafkaRange(topic, 1, 0, 120),
+              KafkaRange(topic, 1, 120, 121), KafkaRange(topic, 2, 199, 200)]
+    batches = list(read_ranges(live_stack.kafka_config(), ranges))
+    got = sorted((t, p, o) for b in batches for t, p, o in zip(b.column("topic").to_pylist(),
+                                                                 b.column("partition").to_pylist(),
+                                                                 b.column("offset").to_pylist()))
+    assert got == offsets_of(ranges)
+    values = {(p, o): v for b in batches for p, o, v in zip(b.column("partition").to_pylist(),
+                                                          b.column("offset").to_pylist(),
+                                                          b.column("value").to_pylist())}
+    assert values[(0, 300)] == b"m300" and values[(2, 199)] == b"m199"

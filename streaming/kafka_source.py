@@ -4,11 +4,16 @@ Spark's built-in `kafka` source needs a jar that cannot be downloaded here; this
 PyPI. It behaves like the built-in one where it matters:
 
 - Offsets live in Spark's checkpoint as {"offsets": {"topic/partition": next offset}}; a restarted query
-  resumes exactly where it committed. Each Kafka partition's offset range is one Spark input partition,
-  read on an executor with assign/seek (no consumer group).
+  resumes exactly where it committed. A micro-batch's offset ranges are read on executors with assign/seek
+  (no consumer group).
+- Tasks: by default each Kafka partition's offset range is one Spark task, as in the built-in source. With
+  `tasksPerBatch` = N the batch's ranges are spread over at most N tasks with about the same number of
+  records each (a range larger than a task's share is split; a task reads its ranges with one consumer).
+  A task has a fixed cost (a Python worker's turn, a broker connection, its own files), so at real-time
+  rates one task per core beats one per partition.
 - Options: `kafka.bootstrap.servers` (and any other `kafka.*` client setting, e.g. SASL/TLS), `topics`
   (comma separated), `startingOffsets` (earliest | latest | JSON {"topic": {"0": 42}}, -2 = earliest,
-  -1 = latest), `maxOffsetsPerTrigger`, `failOnDataLoss` (default true).
+  -1 = latest), `maxOffsetsPerTrigger`, `tasksPerBatch`, `failOnDataLoss` (default true).
 - Trigger.AvailableNow: the end offsets are fixed when the query starts.
 - The end of a partition is the high watermark carried in Fetch responses, not ListOffsets(latest):
   some brokers (the embedded tansu) answer ListOffsets with the last batch's base offset + 1, which
@@ -26,7 +31,8 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -79,10 +85,46 @@ def _decodes(options) -> bool:
     return str(options.get("decode", "none")).lower() == "contracts"
 
 
-class KafkaRange(InputPartition):
-    def __init__(self, topic: str, partition: int, start: int, end: int):
-        super().__init__((topic, partition, start, end))
-        self.topic, self.partition, self.start, self.end = topic, partition, start, end
+@dataclass(frozen=True, order=True)
+class KafkaRange:
+    """Offsets [start, end) of one Kafka partition."""
+
+    topic: str
+    partition: int
+    start: int
+    end: int
+
+    @property
+    def size(self) -> int:
+        return self.end - self.start
+
+
+class KafkaTask(InputPartition):
+    """The offset ranges one Spark task reads."""
+
+    def __init__(self, ranges: list[KafkaRange]):
+        super().__init__(tuple(ranges))
+        self.ranges = tuple(ranges)
+
+
+def spread(ranges: list[KafkaRange], tasks: int) -> list[KafkaTask]:
+    """`ranges` over at most `tasks` tasks with about the same number of records each (0 = a task per range).
+
+    A range larger than a task's share is split at share boundaries; then the pieces go, largest first, to the
+    task holding the fewest records so far.
+    """
+    if tasks <= 0:
+        return [KafkaTask([r]) for r in ranges]
+    share = -(-sum(r.size for r in ranges) // tasks) or 1
+    pieces = [KafkaRange(r.topic, r.partition, start, min(start + share, r.end))
+              for r in ranges for start in range(r.start, r.end, share)]
+    groups: list[list[KafkaRange]] = [[] for _ in range(min(tasks, len(pieces)))]
+    loads = [0] * len(groups)
+    for piece in sorted(pieces, key=lambda p: (-p.size, p)):
+        lightest = loads.index(min(loads))
+        groups[lightest].append(piece)
+        loads[lightest] += piece.size
+    return [KafkaTask(sorted(g)) for g in groups]
 
 
 def client_config(options: dict[str, str]) -> dict[str, str]:
@@ -104,6 +146,7 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
         self.starting = lowered.get("startingoffsets", "earliest").strip()
         max_offsets = lowered.get("maxoffsetspertrigger")
         self.max_offsets = int(max_offsets) if max_offsets else None
+        self.tasks = int(lowered.get("tasksperbatch", 0) or 0)
         self.fail_on_data_loss = lowered.get("failondataloss", "true").lower() != "false"
         self.decode = _decodes(lowered)
         self.broker_wait_s = float(lowered.get("brokerwaits", STALL_TIMEOUT_S))
@@ -265,14 +308,14 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
             log.warning("%s\ncontinuing from the earliest available offsets (failOnDataLoss=false)", what)
         return begin, resets
 
-    def partitions(self, start: dict, end: dict) -> list[KafkaRange]:
+    def partitions(self, start: dict, end: dict) -> list[KafkaTask]:
         previous, resets = start.get("offsets", {}), end.get("resets", {})
         ranges = []
         for k, until in sorted(end["offsets"].items()):
             begin = resets[k] if k in resets else previous.get(k, until)
             if until > begin:
                 ranges.append(KafkaRange(*_split(k), begin, until))
-        return ranges
+        return spread(ranges, self.tasks)
 
     def commit(self, end: dict) -> None:
         pass  # offsets are kept in Spark's checkpoint, not in Kafka
@@ -285,9 +328,8 @@ class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
 
     # -- executors: reading -------------------------------------------------------------------------
 
-    def read(self, partition: KafkaRange) -> Iterator[pa.RecordBatch]:
-        batches = read_range(self.kafka, partition.topic, partition.partition, partition.start, partition.end,
-                             stall_timeout_s=self.broker_wait_s)
+    def read(self, partition: KafkaTask) -> Iterator[pa.RecordBatch]:
+        batches = read_ranges(self.kafka, partition.ranges, stall_timeout_s=self.broker_wait_s)
         if self.decode:  # parse on the executor, before the records enter the JVM
             from streaming.parse import parse_batches
 
@@ -311,49 +353,97 @@ def cap_to_limit(begin: dict[str, int], ends: dict[str, int], max_rows: int) -> 
 
 def read_range(kafka: dict[str, str], topic: str, partition: int, start: int, end: int,
                stall_timeout_s: float = STALL_TIMEOUT_S) -> Iterator[pa.RecordBatch]:
-    """Messages [start, end) of one partition as Arrow batches of KAFKA_RECORD.
+    """Messages [start, end) of one partition as Arrow batches of KAFKA_RECORD (see `read_ranges`)."""
+    return read_ranges(kafka, [KafkaRange(topic, partition, start, end)], stall_timeout_s)
+
+
+def read_ranges(kafka: dict[str, str], ranges: Sequence[KafkaRange],
+                stall_timeout_s: float = STALL_TIMEOUT_S) -> Iterator[pa.RecordBatch]:
+    """The messages of `ranges` as Arrow batches of KAFKA_RECORD, read with one consumer: its partitions are
+    fetched together and each is paused once its range is read. (Two ranges of one partition that do not meet
+    are read in turn.)
 
     While no message arrives (the broker is away) the consumer keeps trying, logging "waiting for the
     Kafka broker" every 10 s, and fails the task after `stall_timeout_s`.
     """
     consumer = Consumer({**kafka, "group.id": "smartcity-stream", "enable.auto.commit": False,
                          "auto.offset.reset": "error", "enable.partition.eof": False, "log_level": 3})
-    tp = TopicPartition(topic, partition, start)
     try:
-        consumer.assign([tp])
-        parts: list[list] = []  # message lists making up the next Arrow batch
-        rows, position, last_progress, next_log = 0, start, time.monotonic(), 10.0
-        while position < end:
-            msgs = consumer.consume(num_messages=min(READ_BATCH_ROWS, end - position), timeout=1.0)
-            if msgs:
-                last_progress, next_log = time.monotonic(), 10.0
-                for m in msgs:
-                    if m.error() is not None:
-                        _raise_read_error(m.error(), topic, partition, position, end)
-                if msgs[-1].offset() >= end:  # never read past the planned end
-                    msgs = [m for m in msgs if m.offset() < end]
-                    position = end
-                if msgs:
-                    position = max(position, msgs[-1].offset() + 1)
-                    parts.append(msgs)
-                    rows += len(msgs)
-            else:
-                # compacted topics and transaction markers leave gaps: trust the consumer's position
-                position = max(position, consumer.position([tp])[0].offset)
-                stalled = time.monotonic() - last_progress
-                if position < end and stalled > stall_timeout_s:
-                    raise TimeoutError(f"{topic}/{partition}: no message for {stall_timeout_s:.0f} s while "
-                                       f"reading offsets {position}..{end - 1}; is the Kafka broker at "
-                                       f"{kafka['bootstrap.servers']} reachable? (SMARTCITY_BROKER_WAIT_S)")
-                if position < end and stalled > next_log:
-                    log.warning("waiting for the Kafka broker at %s: no message of %s/%d for %.0f s",
-                                kafka["bootstrap.servers"], topic, partition, stalled)
-                    next_log = stalled + 10
-            if rows >= READ_BATCH_ROWS or (position >= end and rows):
-                yield _batch(topic, partition, [m for p in parts for m in p])
-                parts, rows = [], 0
+        for turn in _turns(ranges):
+            for msgs in _read_turn(consumer, kafka, turn, stall_timeout_s):
+                yield _batch(msgs)
     finally:
         consumer.close()
+
+
+def _turns(ranges: Sequence[KafkaRange]) -> list[list[KafkaRange]]:
+    """Ranges that meet are joined; turn k holds the k-th remaining range of each partition."""
+    by_partition: dict[tuple[str, int], list[KafkaRange]] = {}
+    for r in sorted(ranges):
+        joined = by_partition.setdefault((r.topic, r.partition), [])
+        if joined and joined[-1].end == r.start:
+            joined[-1] = KafkaRange(r.topic, r.partition, joined[-1].start, r.end)
+        elif r.size > 0:
+            joined.append(r)
+    turns = max((len(v) for v in by_partition.values()), default=0)
+    return [[v[k] for v in by_partition.values() if k < len(v)] for k in range(turns)]
+
+
+def _read_turn(consumer: Consumer, kafka: dict[str, str], ranges: list[KafkaRange],
+               stall_timeout_s: float) -> Iterator[list]:
+    """Lists of messages (up to READ_BATCH_ROWS together) of ranges of distinct partitions, read together."""
+    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
+    open_ = {(r.topic, r.partition): r for r in ranges}  # ranges not read to their end yet
+    position = {k: r.start for k, r in open_.items()}
+    parts: list[list] = []
+    rows, last_progress, next_log = 0, time.monotonic(), 10.0
+    while open_:
+        # consume() waits for all the messages it asks for (or the timeout): ask for no more than are left
+        left = sum(r.end - position[k] for k, r in open_.items())
+        msgs = consumer.consume(num_messages=max(1, min(READ_BATCH_ROWS - rows, left)), timeout=1.0)
+        done = []
+        if msgs:
+            last_progress, next_log = time.monotonic(), 10.0
+            kept = []
+            for m in msgs:
+                key = (m.topic(), m.partition())
+                if m.error() is not None:
+                    r = open_.get(key) or ranges[0]
+                    _raise_read_error(m.error(), r.topic, r.partition, position.get(key, r.start), r.end)
+                r = open_.get(key)
+                if r is None or not position[key] <= m.offset() < r.end:
+                    continue  # never read past the planned end
+                kept.append(m)
+                position[key] = m.offset() + 1
+                if position[key] >= r.end:
+                    done.append(key)
+            if kept:
+                parts.append(kept)
+                rows += len(kept)
+        else:
+            # compacted topics and transaction markers leave gaps: trust the consumer's position
+            for key, r in open_.items():
+                at = consumer.position([TopicPartition(r.topic, r.partition)])[0].offset
+                position[key] = max(position[key], at)
+                if position[key] >= r.end:
+                    done.append(key)
+            stalled = time.monotonic() - last_progress
+            waiting = ", ".join(f"{r.topic}/{r.partition} {position[k]}..{r.end - 1}" for k, r in open_.items()
+                                if k not in done)
+            if waiting and stalled > stall_timeout_s:
+                raise TimeoutError(f"no message for {stall_timeout_s:.0f} s while reading offsets {waiting}; is the "
+                                   f"Kafka broker at {kafka['bootstrap.servers']} reachable? (SMARTCITY_BROKER_WAIT_S)")
+            if waiting and stalled > next_log:
+                log.warning("waiting for the Kafka broker at %s: no message for %.0f s (reading %s)",
+                            kafka["bootstrap.servers"], stalled, waiting)
+                next_log = stalled + 10
+        if done:
+            consumer.pause([TopicPartition(*key) for key in set(done)])
+            for key in done:
+                open_.pop(key, None)
+        if rows >= READ_BATCH_ROWS or (not open_ and rows):
+            yield [m for p in parts for m in p]
+            parts, rows = [], 0
 
 
 def _raise_read_error(error: KafkaError, topic: str, partition: int, position: int, end: int) -> None:
@@ -363,11 +453,10 @@ def _raise_read_error(error: KafkaError, topic: str, partition: int, position: i
     raise KafkaException(error)
 
 
-def _batch(topic: str, partition: int, msgs: list) -> pa.RecordBatch:
-    n = len(msgs)
+def _batch(msgs: list) -> pa.RecordBatch:
     return pa.RecordBatch.from_arrays([
-        pa.array([topic] * n, pa.string()),
-        pa.array([partition] * n, pa.int32()),
+        pa.array([m.topic() for m in msgs], pa.string()),
+        pa.array([m.partition() for m in msgs], pa.int32()),
         pa.array([m.offset() for m in msgs], pa.int64()),
         pa.array([m.timestamp()[1] for m in msgs], pa.int64()).cast(pa.timestamp("ms", tz="UTC")).cast(
             KAFKA_RECORD.field("timestamp").type),
