@@ -61,8 +61,8 @@ class Settings(BaseSettings):
     trigger_interval_s: float = Field(1.0, gt=0, description="micro-batch interval of `smartcity stream`")
     max_offsets_per_trigger: int | None = Field(None, ge=1, description="cap on Kafka records per micro-batch")
     stream_tasks: int | None = Field(
-        None, ge=1, description="Spark tasks a micro-batch's Kafka offset ranges are spread over; unset = one per "
-                                "core (the session's default parallelism)")
+        None, ge=0, description="Spark tasks a micro-batch's Kafka offset ranges are spread over; unset = one per "
+                                "core (the session's default parallelism); 0 = one per Kafka partition")
     starting_offsets: str = Field("earliest", description="earliest | latest | JSON per topic partition")
     fail_on_data_loss: bool = Field(True, description="fail when checkpointed Kafka offsets no longer exist")
     live_layer: bool = Field(True, description="the stream keeps the warehouse's live.* tables up to date")

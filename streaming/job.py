@@ -67,7 +67,8 @@ def start_query(spark, settings: Settings, run: StreamRun):
     if settings.max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(settings.max_offsets_per_trigger))
     # one task per core, not one per Kafka partition: a task's fixed cost dominates at real-time rates
-    reader = reader.option("tasksPerBatch", str(settings.stream_tasks or spark.sparkContext.defaultParallelism))
+    tasks = spark.sparkContext.defaultParallelism if settings.stream_tasks is None else settings.stream_tasks
+    reader = reader.option("tasksPerBatch", str(tasks))
     parsed = reader.option("decode", "contracts").load()
     writer = (parsed.writeStream.format("smartcity_lake").queryName(QUERY_NAME)
               .option("lake", lake.uri).option("region", lake.region).option("streamId", stream_id(settings))
