@@ -18,7 +18,6 @@ from smartcity.live.tables import LIVE_TABLES
 from smartcity.marts import MARTS
 from smartcity.quality.rules import rules_for
 from smartcity_assets.definitions import defs
-from smartcity_assets.defs.sensors import raw_manifest_sensor
 from smartcity_assets.partitions import HOURLY
 
 from .helpers import ROOT
@@ -87,8 +86,8 @@ def test_the_graph_holds_every_spec_and_tells_analysts_what_it_is():
     assert [c.name for c in camera.columns] == tables.BY_NAME["traffic_camera"].column_names
     speed = next(c for c in camera.columns if c.name == "mean_speed_kmh")
     assert "unit: km/h" in speed.description and "range: 0..250" in speed.description
-    assert raw_manifest_sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert [s.name for s in defs.sensors] == ["raw_manifest_sensor"]
+    assert {s.name: s.default_status for s in defs.sensors} == {
+        "raw_manifest_sensor": dg.DefaultSensorStatus.RUNNING, "live_tables_sensor": dg.DefaultSensorStatus.RUNNING}
 
 
 def test_dagster_validates_the_workspace():

@@ -10,6 +10,7 @@ import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import dagster as dg
 import pandas as pd
 import pytest
 from pydantic import SecretStr
@@ -17,6 +18,7 @@ from pydantic import SecretStr
 from smartcity import reference
 from smartcity.errors import SmartcityError
 from smartcity.lake import Lake, manifests
+from smartcity.stack import free_port
 
 from .expected_marts import ORDER, _level, assert_same
 from .helpers import TcpProxy, drain, query, read_lake, send_events
@@ -26,6 +28,7 @@ ZONES = {z["zone_id"]: z for z in reference.zones().to_pylist()}
 ROUTE = [r for r in reference.bus_routes().to_pylist() if r["route_id"] == "R1"]
 CLOCK = datetime(2026, 11, 29, 10, 30, tzinfo=timezone.utc)  # the newest event written here
 PLACED: dict[str, str | None] = {}  # GPS event id -> the segment the fix was put on (None: off-road)
+TABLES = ("segment_traffic", "incidents", "zone_conditions", "bus_routes")
 
 
 def t(minute: int, second: int = 0) -> datetime:
@@ -202,11 +205,18 @@ def test_the_stream_keeps_the_live_tables_exactly_once(pipeline, spark, warehous
     assert len(committed) >= 3
     assert_live_tables_match(warehouse, sent)
     landed = read_lake(settings)[0].num_rows
+
+    # Dagster sees the stream's progress: a materialization of each live table with its last batch, then nothing
+    ticked = tick_live_sensor(warehouse)
+    assert sorted(e.asset_key.path[-1] for e in ticked.asset_events) == sorted(TABLES)
+    for e in ticked.asset_events:
+        assert e.metadata["batch_id"].value == max(m.batch_id for m in committed)
+        assert e.metadata["dagster/row_count"].value == len(live(warehouse, e.asset_key.path[-1], "1"))
+    assert isinstance(tick_live_sensor(warehouse, ticked.cursor), dg.SkipReason)
     assert landed == sum(len(rows) for rows in sent.values())  # late ones and duplicates too (raw zone)
 
     # killed between the warehouse commit and the checkpoint commit: Spark replays the last batch on restart
-    tables = {name: live(warehouse, name, "1") for name in ("segment_traffic", "incidents", "zone_conditions",
-                                                           "bus_routes", "segment_minutes", "bus_minutes")}
+    tables = {name: live(warehouse, name, "1") for name in (*TABLES, "segment_minutes", "bus_minutes")}
     commits = Path(settings.checkpoint) / "commits"
     last = max(int(p.name) for p in commits.iterdir() if p.name.isdigit())
     for name in (str(last), f".{last}.crc"):  # the commit and its checksum file
@@ -240,3 +250,18 @@ def test_a_warehouse_cut_during_a_batch_loses_nothing(pipeline, spark, live_stac
     proxy.restore()
     drain(settings, spark)
     assert_live_tables_match(warehouse, sent)
+
+
+def tick_live_sensor(dsn: str, cursor: str | None = None):
+    from smartcity_assets.defs.live import live_tables_sensor
+    from smartcity_assets.resources import WarehouseResource
+
+    context = dg.build_sensor_context(cursor=cursor, resources={"warehouse": WarehouseResource(kind="postgres",
+                                                                                               url=dsn)})
+    return live_tables_sensor(context)
+
+
+def test_the_live_sensor_waits_for_live_tables_and_a_reachable_warehouse(warehouse):
+    assert "no live tables yet" in tick_live_sensor(warehouse).skip_message
+    closed = warehouse.rsplit(":", 1)[0] + f":{free_port()}/nothing"
+    assert "cannot be reached" in tick_live_sensor(closed).skip_message

@@ -16,6 +16,7 @@ LOCK. Internal state lives beside the live tables: `segment_minutes`, `bus_minut
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 import pandas as pd
@@ -67,6 +68,15 @@ def create_sql(table: LiveTable) -> list[str]:
               for c in table.columns)]
 
 
+@dataclass(frozen=True)
+class LiveStatus:
+    """What the live tables hold: the live clock, each stream's last applied batch, the rows per table."""
+
+    clock: datetime | None
+    batches: dict[str, tuple[int, datetime]]  # stream id -> (batch id, applied at)
+    rows: dict[str, int]  # live table -> rows
+
+
 class LiveLayer:
     def __init__(self, warehouse: Warehouse):
         self.warehouse = warehouse
@@ -103,6 +113,23 @@ class LiveLayer:
             cur.execute(f"SELECT batch_id FROM {SCHEMA}.stream_progress WHERE stream_id = %s", (stream_id,))
             row = cur.fetchone()
         return row[0] if row else None
+
+    def status(self) -> LiveStatus | None:
+        """The live tables' status; None when they do not exist (no stream has run with the live layer)."""
+        with self.warehouse.transaction("reading the live layer's status") as cur:
+            cur.execute("SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = %s AND table_name = %s",
+                        (SCHEMA, "stream_progress"))
+            if cur.fetchone()[0] == 0:
+                return None
+            cur.execute(f"SELECT event_time FROM {SCHEMA}.clock")
+            clock = cur.fetchone()
+            cur.execute(f"SELECT stream_id, batch_id, applied_at FROM {SCHEMA}.stream_progress")
+            batches = {stream: (batch, applied) for stream, batch, applied in cur.fetchall()}
+            rows = {}
+            for table in LIVE_TABLES:
+                cur.execute(f"SELECT COUNT(*) FROM {table.qualified}")
+                rows[table.name] = cur.fetchone()[0]
+        return LiveStatus(clock[0] if clock else None, batches, rows)
 
     def headline(self) -> str:
         """One line on what the live tables hold now (the demo prints it)."""
