@@ -93,17 +93,24 @@ def city_map(roads: pd.DataFrame, incidents: pd.DataFrame, title: str, road_tool
 
 # -- the hourly marts ---------------------------------------------------------------------------------------------
 
+HOUR = alt.X("hour:O", title="hour (UTC)", axis=alt.Axis(labelAngle=0))
+
+
+def with_hour(frame: pd.DataFrame) -> pd.DataFrame:
+    """`event_hour` as the label the report's axes use (HH:00)."""
+    return frame.assign(hour=frame.event_hour.map(lambda h: f"{h:02d}:00"))
+
+
 def congestion_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
     """Zone · road class by hour, coloured by the level of the fix-weighted speed ratio (the report's heatmap)."""
     names = zone_names()
-    data = frame.assign(row=frame.zone_id.map(names) + " · " + frame.road_class,
+    data = with_hour(frame).assign(row=frame.zone_id.map(names) + " · " + frame.road_class,
                         order=frame.zone_id + frame.road_class.map(lambda c: str(ROAD_CLASSES.index(c))))
     order = data.sort_values("order").row.drop_duplicates().tolist()
-    base = alt.Chart(data).encode(x=alt.X("event_hour:O", title="hour (UTC)"),
-                                  y=alt.Y("row:N", sort=order, title=None))
+    base = alt.Chart(data).encode(x=HOUR, y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)))
     cells = base.mark_rect().encode(
         color=alt.Color("speed_ratio:Q", scale=ratio_scale(), title="speed / limit"),
-        tooltip=["row", "event_hour", alt.Tooltip("speed_ratio:Q", format=".2f"), "gps_fixes", "segments",
+        tooltip=["row", "hour", alt.Tooltip("speed_ratio:Q", format=".2f"), "gps_fixes", "segments",
                  "congested_segments"])
     text = base.mark_text(fontSize=10).encode(text=alt.Text("speed_ratio:Q", format=".2f"))
     return alt.layer(cells, text).properties(
@@ -113,23 +120,22 @@ def congestion_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
 
 def air_quality(frame: pd.DataFrame) -> alt.LayerChart:
     pick = alt.selection_point(fields=["zone_name"], bind="legend")
-    lines = alt.Chart(frame).mark_line(point=True).encode(
-        x=alt.X("event_hour:O", title="hour (UTC)"), y=alt.Y("mean_aqi:Q", title="mean air-quality index (US EPA)"),
+    lines = alt.Chart(with_hour(frame)).mark_line(point=True).encode(
+        x=HOUR, y=alt.Y("mean_aqi:Q", title="mean air-quality index (US EPA)"),
         color=alt.Color("zone_name:N", title="zone"), opacity=alt.condition(pick, alt.value(1), alt.value(0.15)),
-        tooltip=["zone_name", "event_hour", alt.Tooltip("mean_aqi:Q", format=".1f"), "max_aqi",
+        tooltip=["zone_name", "hour", alt.Tooltip("mean_aqi:Q", format=".1f"), "max_aqi",
                  "minutes_over_aqi_alert"]).add_params(pick)
     alert = alt.Chart(pd.DataFrame({"aqi": [AQI_ALERT]})).mark_rule(color="#d62728", strokeDash=[6, 4]).encode(
         y="aqi:Q")
     return alt.layer(lines, alert).properties(
-        title=f"Air quality by zone: hourly mean AQI (dashed: the alert threshold, AQI {AQI_ALERT})", height=320)
+        title=f"Air quality by zone: hourly mean AQI (dashed: the alert threshold, AQI {AQI_ALERT})", height=360)
 
 
 def bus_regularity(frame: pd.DataFrame) -> alt.VConcatChart:
     pick = alt.selection_point(fields=["route_id"], bind="legend")
-    base = alt.Chart(frame).encode(x=alt.X("event_hour:O", title="hour (UTC)"),
-                                   color=alt.Color("route_id:N", title="route"),
+    base = alt.Chart(with_hour(frame)).encode(x=HOUR, color=alt.Color("route_id:N", title="route"),
                                    opacity=alt.condition(pick, alt.value(1), alt.value(0.15)),
-                                   tooltip=["route_id", "event_hour", "buses", "headways",
+                                   tooltip=["route_id", "hour", "buses", "headways",
                                             alt.Tooltip("headway_cv:Q", format=".2f"),
                                             alt.Tooltip("mean_headway_min:Q", format=".1f"), "service_gaps"])
     cv = base.mark_line(point=True).encode(y=alt.Y("headway_cv:Q", title="headway CV (0 = regular)")).add_params(pick)
@@ -142,7 +148,8 @@ def bus_regularity(frame: pd.DataFrame) -> alt.VConcatChart:
 
 def weather_impact(frame: pd.DataFrame) -> alt.HConcatChart:
     conditions = [c for c in WEATHER_CONDITIONS if c in set(frame.condition)]
-    base = alt.Chart(frame).encode(x=alt.X("condition:N", sort=conditions, title="weather condition"),
+    base = alt.Chart(frame).encode(x=alt.X("condition:N", sort=conditions, title="weather condition",
+                                         axis=alt.Axis(labelAngle=0)),
                                    color=alt.Color("condition:N", sort=conditions, legend=None),
                                    tooltip=["condition", alt.Tooltip("speed_ratio:Q", format=".2f"),
                                             alt.Tooltip("zone_hours:Q", format=".1f"), "incidents",
