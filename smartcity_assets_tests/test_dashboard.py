@@ -43,7 +43,7 @@ ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 START = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
 SEGMENTS = {s["segment_id"]: s for s in reference.segments().to_pylist()}
 ZONES = {z["zone_id"]: z for z in reference.zones().to_pylist()}
-MAP = "Road segments by congestion (last 15 min of event time) and open incidents"
+MAP = "Congestion in the last 15 min of event time, open incidents"
 
 _missing = chromium_missing()
 if _missing and os.environ.get("SMARTCITY_REQUIRE_BROWSER_TESTS") == "1":
@@ -91,12 +91,12 @@ def open_incidents(dsn: str) -> pd.DataFrame:
 
 def table(page, first_column: str) -> list[dict[str, str]]:
     """The rows of the table whose first column is headed `first_column`, as {header: cell text}."""
-    found = page.get_by_role("table").filter(has=page.get_by_role("columnheader", name=first_column, exact=True))
-    rows = found.get_by_role("row").all()
-    if not rows:
-        return []
-    header = rows[0].get_by_role("columnheader").all_inner_texts()
-    return [dict(zip(header, (t.strip() for t in r.get_by_role("cell").all_inner_texts()))) for r in rows[1:]]
+    for found in page.get_by_role("table").all():
+        rows = found.get_by_role("row").all()
+        header = rows[0].get_by_role("columnheader").all_inner_texts() if rows else []
+        if header and header[0].strip() == first_column:
+            return [dict(zip(header, (t.strip() for t in r.get_by_role("cell").all_inner_texts()))) for r in rows[1:]]
+    return []
 
 
 def drawn_map(page) -> list[tuple[str, str]]:
@@ -125,7 +125,7 @@ def shows(what: str, probe, page, shot: str):
 def assert_page_equals_the_live_tables(page, dsn: str) -> None:
     clock = live_clock(dsn)
     shows("the live clock", lambda: page.get_by_text(f"as of {clock:%H:%M:%S} event time").count(), page, "clock")
-    last_write = query(dsn, "SELECT MAX(applied_at) AS at FROM live.stream_progress").at[0]
+    last_write = query(dsn, "SELECT MAX(applied_at) AS applied FROM live.stream_progress").applied[0]
     shows("when the stream last wrote", lambda: page.get_by_text(f"the stream last wrote at {last_write:%H:%M:%S} UTC")
           .count(), page, "last-write")
 
@@ -212,7 +212,7 @@ def page(dashboard):
 def test_the_dashboard_shows_the_live_tables_and_a_new_incident_without_a_reload(pipeline, spark, warehouse, page):
     page.goto("/")
     page.get_by_role("heading", name="Live city operations").wait_for()
-    page.get_by_text("no live data yet: is `smartcity stream` running?").wait_for()  # nothing has landed yet
+    page.get_by_text("no live data yet: is smartcity stream running?").wait_for()  # nothing landed yet (`code`)
     page.evaluate("() => { window.openedOnce = true; }")  # gone if the page were loaded again
 
     land(pipeline, spark, events=12_000, start=START, vehicles=300, seed=7)

@@ -52,7 +52,7 @@ def show(snapshot: queries.LiveSnapshot | None) -> None:
             label=lambda d: d.incident_id + " " + d.incident_type + ", " + d.status)
         st.altair_chart(charts.city_map(
             roads, shown[["incident_id", "incident_type", "severity", "status", "x", "y", "label"]],
-            f"Road segments by congestion (last {snapshot.window_min} min of event time) and open incidents",
+            f"Congestion in the last {snapshot.window_min} min of event time, open incidents",
             ["segment_id", "zone", "road_class", "level", "gps_fixes", "mean_speed_kmh", "speed_ratio",
              "camera_vehicles"]), width="content")
         st.caption("Each direction of a street is drawn on its right-hand side. Incidents: marker size by severity "
