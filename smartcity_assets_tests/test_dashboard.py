@@ -72,7 +72,7 @@ def reading(zone: str, at: datetime, aqi: int) -> dict:
 # -- what the warehouse holds, by plain SQL -------------------------------------------------------------------------
 
 def live_clock(dsn: str) -> pd.Timestamp:
-    return query(dsn, "SELECT event_time FROM live.clock").event_time[0]
+    return query(dsn, "SELECT event_time FROM live.clock").event_time[0].tz_convert("UTC")
 
 
 def expected_map(dsn: str) -> dict[str, str]:
@@ -125,7 +125,7 @@ def shows(what: str, probe, page, shot: str):
 def assert_page_equals_the_live_tables(page, dsn: str) -> None:
     clock = live_clock(dsn)
     shows("the live clock", lambda: page.get_by_text(f"as of {clock:%H:%M:%S} event time").count(), page, "clock")
-    last_write = query(dsn, "SELECT MAX(applied_at) AS applied FROM live.stream_progress").applied[0]
+    last_write = query(dsn, "SELECT MAX(applied_at) AS applied FROM live.stream_progress").applied[0].tz_convert("UTC")
     shows("when the stream last wrote", lambda: page.get_by_text(f"the stream last wrote at {last_write:%H:%M:%S} UTC")
           .count(), page, "last-write")
 

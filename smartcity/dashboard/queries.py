@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pandas as pd
@@ -52,13 +52,20 @@ def reading(warehouse: Warehouse):
 
 
 def fetch(cur, sql: str, params: dict | None = None) -> pd.DataFrame:
-    """The rows of a query as a frame; numerics (PostgreSQL sums are Decimal) as floats."""
+    """The rows of a query as a frame; numerics (PostgreSQL sums are Decimal) as floats, times in UTC (the
+    driver gives them in the session's time zone)."""
     cur.execute(sql, params)
     frame = pd.DataFrame(cur.fetchall(), columns=[d[0] for d in cur.description])
     for name in frame.columns:
         if frame[name].map(lambda v: isinstance(v, Decimal)).any():
             frame[name] = frame[name].astype(float)
+        elif frame[name].map(lambda v: isinstance(v, datetime)).any():
+            frame[name] = pd.to_datetime(frame[name], utc=True)
     return frame
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(timezone.utc)
 
 
 def existing_tables(cur, schema: str) -> set[str]:
@@ -115,7 +122,7 @@ def live_snapshot(cur, window_min: int = max(WINDOWS_MIN)) -> LiveSnapshot | Non
     routes = fetch(cur, f"""
         SELECT route_id, buses, mean_speed_kmh, headway_min, route_length_km FROM {BUS_ROUTES.qualified}
         ORDER BY route_id""")
-    return LiveSnapshot(row[0], last_write, m, segments, incidents, resolved, zones, routes)
+    return LiveSnapshot(_utc(row[0]), _utc(last_write), m, segments, incidents, resolved, zones, routes)
 
 
 # -- the hourly marts page ---------------------------------------------------------------------------------------
