@@ -28,7 +28,7 @@ from smartcity import reference
 from smartcity.contracts import INCIDENT_TYPES
 from smartcity.dashboard import queries
 from smartcity.lake.layout import Hour
-from smartcity.marts import TRAFFIC_CONGESTION, WEATHER_IMPACT
+from smartcity.marts import ENVIRONMENT, INCIDENT_RESPONSE, PUBLIC_TRANSPORT, TRAFFIC_CONGESTION, WEATHER_IMPACT
 from smartcity.report.charts import LEVEL_COLOURS, NO_DATA
 from smartcity.stack import free_port
 from smartcity.warehouse.base import PartitionData
@@ -99,11 +99,15 @@ def table(page, first_column: str) -> list[dict[str, str]]:
     return []
 
 
-def drawn_map(page) -> list[tuple[str, str]]:
-    """(ARIA label, stroke colour) of every mark the live map drew."""
-    chart = page.locator(f'[role="graphics-document"][aria-label="{MAP}"]')
+def chart_marks(page, title: str) -> list[tuple[str, str]]:
+    """(ARIA label, stroke colour) of every mark the chart of that title drew (its legends' and title's too)."""
+    chart = page.locator(f'[role="graphics-document"][aria-label="{title}"]')
     return chart.locator('[role="graphics-symbol"]').evaluate_all(
         "marks => marks.map(m => [m.getAttribute('aria-label'), m.getAttribute('stroke')])")
+
+
+def drawn_map(page) -> list[tuple[str, str]]:
+    return chart_marks(page, MAP)
 
 
 def shows(what: str, probe, page, shot: str):
@@ -247,6 +251,89 @@ def test_the_dashboard_shows_the_live_tables_and_a_new_incident_without_a_reload
     page.get_by_text("no hourly marts in the warehouse yet").wait_for()
 
 
+@browser_test
+def test_the_hourly_marts_page_shows_the_report_charts(warehouse, page):
+    fill_marts(warehouse)
+    page.goto("/hourly")
+    page.get_by_role("heading", name="Hourly marts").wait_for()
+    for heading in ("Traffic congestion", "City map: congestion and incidents", "Air quality", "Bus regularity",
+                    "Weather impact"):
+        page.get_by_role("heading", name=heading).wait_for()
+    page.get_by_text(f"Incidents: {len(INCIDENTS)} reported").wait_for()  # the demo's line, as a caption
+
+    # the heatmap over the whole day by default (07:00-09:00): one cell per zone, road class and hour
+    cell = re.compile(r"^(.+) at (\d\d:00): speed / limit (\d\.\d\d)$")
+    heatmap = "Congestion by zone, road class and hour: mean speed / speed limit over all GPS fixes"
+    cells = shows("the heatmap", lambda: {(m.group(1), m.group(2)): m.group(3) for label, _ in chart_marks(page, heatmap)
+                                          if (m := cell.match(label))}, page, "heatmap")
+    want = {(f"{ZONES[z]['zone_name']} · {c}", f"{h:02d}:00"): f"{v:.2f}"
+            for (z, c, h), v in expected_heatmap(TRAFFIC, 7, 9).items()}
+    assert cells == want
+
+    # the city map of the last hour: its observed segments in their level's colour, the window's incidents
+    city = "Road segments by congestion at 09:00 UTC; incidents reported 07:00-09:59"
+    marks = shows("the city map", lambda: chart_marks(page, city), page, "hourly-map")
+    roads = {label.split(" ")[0]: (label.rsplit(": ", 1)[1], stroke) for label, stroke in marks
+             if label.startswith("SEG-")}
+    hour9 = {r["segment_id"]: r["congestion_level"] for r in TRAFFIC if r["event_hour"] == 9}
+    assert {s: level for s, (level, _) in roads.items() if level != "no data"} == hour9
+    assert len(roads) == len(SEGMENTS) and all(stroke == LEVEL_COLOURS.get(level, NO_DATA)
+                                               for level, stroke in roads.values())
+    assert {label.split(" ")[0] for label, _ in marks if label.startswith("INC-")} == {i["incident_id"]
+                                                                                      for i in INCIDENTS}
+    for chart in ("Air quality by zone", "Bus headway regularity by route", "Traffic and incidents by weather"):
+        assert page.locator(f'[role="graphics-document"][aria-label^="{chart}"]').count() == 1
+    assert page.get_by_text("refused").count() == page.get_by_text("no summary line").count() == 0
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "hourly.png", full_page=True)
+
+
+# -- marts written by hand ----------------------------------------------------------------------------------------------
+
+DAY = date(2026, 11, 29)
+TRAFFIC = [{"event_date": DAY, "event_hour": h, "segment_id": f"SEG-{n:04d}", "zone_id": z, "road_class": c,
+            "gps_fixes": fixes, "speed_ratio": ratio, "congestion_level": level,
+            "travel_time_index": None if ratio is None else round(1 / ratio, 3)}
+           for h, n, z, c, fixes, ratio, level in [
+               (7, 1, "Z01", "ring", 10, 0.9, "free"), (7, 2, "Z01", "ring", 30, 0.5, "heavy"),
+               (7, 3, "Z01", "arterial", 5, 0.35, "severe"), (8, 1, "Z01", "ring", 0, None, None),
+               (8, 2, "Z01", "ring", 20, 0.7, "moderate"), (9, 4, "Z02", "residential", 8, 0.95, "free")]]
+WEATHER = [{"event_date": DAY, "event_hour": h, "zone_id": z, "condition": c, "minutes": m, "gps_fixes": f,
+            "mean_speed_ratio": r, "incidents_reported": i}
+           for h, z, c, m, f, r, i in [(7, "Z01", "rain", 40, 100, 0.6, 2), (7, "Z01", "clear", 20, 50, 0.9, 0),
+                                       (8, "Z02", "rain", 60, 0, None, 1), (9, "Z01", "clear", 60, 80, 0.8, 1)]]
+AIR = [{"event_date": DAY, "event_hour": h, "zone_id": z, "zone_name": ZONES[z]["zone_name"], "readings": 60,
+        "mean_aqi": aqi, "max_aqi": int(aqi) + 10, "minutes_over_aqi_alert": over, "precipitation_mm": rain}
+       for h, z, aqi, over, rain in [(7, "Z01", 60.0, 0, 0.5), (8, "Z01", 104.0, 35, 0.0), (9, "Z02", 45.0, 0, 1.5)]]
+BUSES = [{"event_date": DAY, "event_hour": h, "route_id": r, "buses": 4, "headways": 12, "mean_headway_min": 6.0,
+          "headway_cv": cv, "excess_wait_min": 1.0, "bunched_headways": 2, "service_gaps": gaps}
+         for h, r, cv, gaps in [(7, "R1", 0.3, 0), (8, "R1", 0.8, 2), (8, "R2", 0.4, 1)]]
+INCIDENTS = [{"event_date": DAY, "event_hour": 8, "incident_id": i, "incident_type": kind, "severity": sev,
+              "zone_id": "Z01", "zone_name": ZONES["Z01"]["zone_name"], "segment_id": seg, "status": "on_scene",
+              "reported_at": datetime(2026, 11, 29, 8, 10, tzinfo=timezone.utc), "minutes_to_scene": 9.0}
+             for i, kind, sev, seg in [("INC-A", "collision", 4, "SEG-0002"), ("INC-B", "fire", 2, None)]]
+
+
+def fill_marts(dsn: str) -> None:
+    """The mart tables and bi views, loaded as the mart assets load them, with the rows above."""
+    target = PostgresWarehouse(dsn)
+    for mart, rows in ((TRAFFIC_CONGESTION, TRAFFIC), (WEATHER_IMPACT, WEATHER), (ENVIRONMENT, AIR),
+                       (PUBLIC_TRANSPORT, BUSES), (INCIDENT_RESPONSE, INCIDENTS)):
+        target.ensure_table(mart)
+        for hour in sorted({r["event_hour"] for r in rows}):
+            part = [r for r in rows if r["event_hour"] == hour]
+            target.replace_partition(mart, PartitionData(Hour(DAY.isoformat(), hour), mart_rows(mart, part),
+                                                         "file:///unused"))
+
+
+def expected_heatmap(rows: list[dict], first: int, last: int) -> pd.Series:
+    """(zone · road class, HH:00) -> GPS-fix-weighted speed ratio, as the report computes it."""
+    frame = pd.DataFrame(rows)
+    frame = frame[frame.event_hour.between(first, last) & frame.speed_ratio.notna() & (frame.gps_fixes > 0)]
+    keys = [frame.zone_id, frame.road_class, frame.event_hour]
+    return (frame.speed_ratio * frame.gps_fixes).groupby(keys).sum() / frame.gps_fixes.groupby(keys).sum()
+
+
 # -- the query module alone ---------------------------------------------------------------------------------------------
 
 def test_no_live_data_before_the_stream_wrote(warehouse):
@@ -299,47 +386,25 @@ def test_the_live_snapshot_is_what_the_live_tables_hold(warehouse):
 
 
 def test_the_hourly_queries_equal_pandas_over_the_mart_rows(warehouse):
-    target = PostgresWarehouse(warehouse)
-    day = date(2026, 11, 29)
-    traffic = [{"event_date": day, "event_hour": h, "segment_id": f"SEG-{n:04d}", "zone_id": z, "road_class": c,
-                "gps_fixes": fixes, "speed_ratio": ratio, "congestion_level": level}
-               for h, n, z, c, fixes, ratio, level in [
-                   (7, 1, "Z01", "ring", 10, 0.9, "free"), (7, 2, "Z01", "ring", 30, 0.5, "heavy"),
-                   (7, 3, "Z01", "arterial", 5, 0.35, "severe"), (8, 1, "Z01", "ring", 0, None, None),
-                   (8, 2, "Z01", "ring", 20, 0.7, "moderate"), (9, 4, "Z02", "residential", 8, 0.95, "free")]]
-    weather = [{"event_date": day, "event_hour": h, "zone_id": z, "condition": c, "minutes": m, "gps_fixes": f,
-                "mean_speed_ratio": r, "incidents_reported": i}
-               for h, z, c, m, f, r, i in [(7, "Z01", "rain", 40, 100, 0.6, 2), (7, "Z01", "clear", 20, 50, 0.9, 0),
-                                           (8, "Z02", "rain", 60, 0, None, 1), (9, "Z01", "clear", 60, 80, 0.8, 1)]]
-    for mart, rows in ((TRAFFIC_CONGESTION, traffic), (WEATHER_IMPACT, weather)):
-        target.ensure_table(mart)
-        for hour, part in pd.DataFrame(rows).groupby("event_hour"):
-            target.replace_partition(mart, PartitionData(Hour(day.isoformat(), int(hour)),
-                                                         mart_rows(mart, part.to_dict("records")), "file:///unused"))
-    window = Window(day, 7, 8)
+    fill_marts(warehouse)
+    window = Window(DAY, 7, 8)
 
-    with queries.reading(target) as cur:
-        assert queries.mart_days(cur) == [day] and queries.mart_hours(cur, day) == (7, 9)
+    with queries.reading(PostgresWarehouse(warehouse)) as cur:
+        assert queries.mart_days(cur) == [DAY] and queries.mart_hours(cur, DAY) == (7, 9)
         congestion = queries.congestion_by_zone(cur, window)
         impact = queries.weather_impact(cur, window).set_index("condition")
 
-    frame = pd.DataFrame(traffic)
+    frame = pd.DataFrame(TRAFFIC)
     frame = frame[frame.event_hour.between(7, 8)]
     groups = frame.groupby(["zone_id", "road_class", "event_hour"])
-    known = frame[frame.speed_ratio.notna() & (frame.gps_fixes > 0)]
-    want = pd.DataFrame({
-        "speed_ratio": (known.speed_ratio * known.gps_fixes).groupby([known.zone_id, known.road_class,
-                                                                      known.event_hour]).sum()
-        / known.groupby(["zone_id", "road_class", "event_hour"]).gps_fixes.sum(),
-        "segments": groups.size(),
-        "congested_segments": groups.congestion_level.apply(lambda s: int(s.isin(["heavy", "severe"]).sum()))})
     got = congestion.set_index(["zone_id", "road_class", "event_hour"])
-    assert got.segments.astype(int).to_dict() == want.segments.to_dict()
-    assert got.congested_segments.astype(int).to_dict() == want.congested_segments.to_dict()
-    pd.testing.assert_series_equal(got.speed_ratio.astype(float), want.speed_ratio.reindex(got.index),
+    assert got.segments.astype(int).to_dict() == groups.size().to_dict()
+    assert got.congested_segments.astype(int).to_dict() == groups.congestion_level.apply(
+        lambda s: int(s.isin(["heavy", "severe"]).sum())).to_dict()
+    pd.testing.assert_series_equal(got.speed_ratio.dropna().astype(float), expected_heatmap(TRAFFIC, 7, 8),
                                    check_names=False)
 
-    w = pd.DataFrame(weather)
+    w = pd.DataFrame(WEATHER)
     w = w[w.event_hour.between(7, 8)]
     for condition, rows in w.groupby("condition"):
         valid = rows[rows.mean_speed_ratio.notna() & (rows.gps_fixes > 0)]

@@ -37,6 +37,11 @@ def level_legend_labels() -> str:
     return " : ".join(f"datum.label == '{level}' ? '{label}'" for level, label in text.items()) + " : datum.label"
 
 
+def titled(chart, title: str, **properties):
+    """The chart with its title, which is also its accessible name."""
+    return chart.properties(title=title, description=title, **properties)
+
+
 # -- the city map ------------------------------------------------------------------------------------------------
 
 def road_network(levels: pd.DataFrame) -> pd.DataFrame:
@@ -87,8 +92,7 @@ def city_map(roads: pd.DataFrame, incidents: pd.DataFrame, title: str, road_tool
             tooltip=[c for c in incidents.columns if c not in ("x", "y", "label", "latitude", "longitude")])
         layers.append(points)
     height = round(MAP_WIDTH * (ymax - ymin) / (xmax - xmin))
-    return alt.layer(*layers).properties(title=title, width=MAP_WIDTH, height=height,
-                                         description=title).interactive()
+    return titled(alt.layer(*layers), title, width=MAP_WIDTH, height=height).interactive()
 
 
 # -- the hourly marts ---------------------------------------------------------------------------------------------
@@ -104,18 +108,21 @@ def with_hour(frame: pd.DataFrame) -> pd.DataFrame:
 def congestion_heatmap(frame: pd.DataFrame) -> alt.LayerChart:
     """Zone · road class by hour, coloured by the level of the fix-weighted speed ratio (the report's heatmap)."""
     names = zone_names()
-    data = with_hour(frame).assign(row=frame.zone_id.map(names) + " · " + frame.road_class,
-                        order=frame.zone_id + frame.road_class.map(lambda c: str(ROAD_CLASSES.index(c))))
+    data = with_hour(frame)
+    data = data.assign(row=data.zone_id.map(names) + " · " + data.road_class,
+                       order=data.zone_id + data.road_class.map(lambda c: str(ROAD_CLASSES.index(c))))
+    data["label"] = data.row + " at " + data.hour + ": speed / limit " + data.speed_ratio.map(
+        lambda r: "no data" if pd.isna(r) else f"{r:.2f}")
     order = data.sort_values("order").row.drop_duplicates().tolist()
-    base = alt.Chart(data).encode(x=HOUR, y=alt.Y("row:N", sort=order, title=None, axis=alt.Axis(labelLimit=220)))
+    base = alt.Chart(data).encode(x=HOUR, y=alt.Y("row:N", sort=order, title=None,
+                                                  axis=alt.Axis(labelLimit=220, labelOverlap=False)))
     cells = base.mark_rect().encode(
-        color=alt.Color("speed_ratio:Q", scale=ratio_scale(), title="speed / limit"),
+        color=alt.Color("speed_ratio:Q", scale=ratio_scale(), title="speed / limit"), description="label:N",
         tooltip=["row", "hour", alt.Tooltip("speed_ratio:Q", format=".2f"), "gps_fixes", "segments",
                  "congested_segments"])
-    text = base.mark_text(fontSize=10).encode(text=alt.Text("speed_ratio:Q", format=".2f"))
-    return alt.layer(cells, text).properties(
-        title="Congestion by zone, road class and hour: mean speed / speed limit over all GPS fixes",
-        height=alt.Step(16))
+    text = base.mark_text(fontSize=10, aria=False).encode(text=alt.Text("speed_ratio:Q", format=".2f"))
+    return titled(alt.layer(cells, text), "Congestion by zone, road class and hour: mean speed / speed limit over all "
+                  "GPS fixes", height=alt.Step(22))
 
 
 def air_quality(frame: pd.DataFrame) -> alt.LayerChart:
@@ -127,8 +134,8 @@ def air_quality(frame: pd.DataFrame) -> alt.LayerChart:
                  "minutes_over_aqi_alert"]).add_params(pick)
     alert = alt.Chart(pd.DataFrame({"aqi": [AQI_ALERT]})).mark_rule(color="#d62728", strokeDash=[6, 4]).encode(
         y="aqi:Q")
-    return alt.layer(lines, alert).properties(
-        title=f"Air quality by zone: hourly mean AQI (dashed: the alert threshold, AQI {AQI_ALERT})", height=360)
+    return titled(alt.layer(lines, alert), f"Air quality by zone: hourly mean AQI (dashed: the alert threshold, AQI "
+                  f"{AQI_ALERT})", height=360)
 
 
 def bus_regularity(frame: pd.DataFrame) -> alt.VConcatChart:
@@ -142,8 +149,8 @@ def bus_regularity(frame: pd.DataFrame) -> alt.VConcatChart:
     mean = base.mark_line(point=True).encode(y=alt.Y("mean_headway_min:Q", title="mean headway (min)"))
     gaps = base.mark_bar().encode(xOffset="route_id:N",
                                   y=alt.Y("service_gaps:Q", title=f"service gaps (> {GAP_FACTOR:g} x mean)"))
-    return alt.vconcat(cv.properties(height=200), mean.properties(height=140), gaps.properties(height=140)).properties(
-        title="Bus headway regularity by route: the time between consecutive buses at a stop")
+    return titled(alt.vconcat(cv.properties(height=200), mean.properties(height=140), gaps.properties(height=140)),
+                  "Bus headway regularity by route: the time between consecutive buses at a stop")
 
 
 def weather_impact(frame: pd.DataFrame) -> alt.HConcatChart:
@@ -158,4 +165,4 @@ def weather_impact(frame: pd.DataFrame) -> alt.HConcatChart:
         title="How fast traffic flows", width=320, height=240)
     rate = base.mark_bar().encode(y=alt.Y("incidents_per_zone_hour:Q", title="incidents per zone-hour")).properties(
         title="How often incidents are reported", width=320, height=240)
-    return alt.hconcat(speed, rate).properties(title="Traffic and incidents by weather")
+    return titled(alt.hconcat(speed, rate), "Traffic and incidents by weather")

@@ -3,12 +3,10 @@ warehouse's `bi` views. Each chart's caption is the line the demo prints for its
 
 from __future__ import annotations
 
-import psycopg2
 import streamlit as st
 
 from smartcity.dashboard import charts, queries
 from smartcity.dashboard.source import shown_errors, warehouse
-from smartcity.errors import SmartcityError
 from smartcity.marts import ENVIRONMENT, INCIDENT_RESPONSE, PUBLIC_TRANSPORT, TRAFFIC_CONGESTION, WEATHER_IMPACT
 from smartcity.warehouse.headlines import Window
 
@@ -31,13 +29,13 @@ def page() -> None:
 
 
 def caption(mart: str, window: Window) -> str:
-    """The demo's line for a mart (`smartcity.warehouse.headlines`), read in a transaction of its own: a line the
-    warehouse cannot compute leaves the charts standing."""
+    """The demo's line for a mart (`smartcity.warehouse.headlines`), read in a transaction of its own: a line that
+    cannot be computed (say, SQL a warehouse does not speak) leaves the charts standing."""
     try:
         with queries.reading(warehouse()) as cur:
             return queries.headline(cur, mart, window)
-    except (SmartcityError, psycopg2.Error) as exc:
-        return f"(no summary line for {mart}: {str(exc).splitlines()[0]})"
+    except Exception as exc:  # a summary line must never take the page down
+        return f"(no summary line for {mart}: {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})"
 
 
 def show(cur, window: Window, views: set[str]) -> None:
