@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import uuid
@@ -37,7 +38,7 @@ from smartcity.warehouse.live import LiveLayer
 from smartcity.warehouse.postgres import PostgresWarehouse
 
 from .dagster_ui import ROOT, chromium_missing, launch_chromium
-from .helpers import command_env, drain, land, mart_rows, query, send_events, wait_until
+from .helpers import command_env, drain, land, mart_rows, query, send_events, smartcity, wait_until
 
 ARTIFACTS = ROOT / "test-artifacts" / "dashboard"
 START = datetime(2026, 11, 29, 8, 0, tzinfo=timezone.utc)
@@ -332,6 +333,26 @@ def expected_heatmap(rows: list[dict], first: int, last: int) -> pd.Series:
     frame = frame[frame.event_hour.between(first, last) & frame.speed_ratio.notna() & (frame.gps_fixes > 0)]
     keys = [frame.zone_id, frame.road_class, frame.event_hour]
     return (frame.speed_ratio * frame.gps_fixes).groupby(keys).sum() / frame.gps_fixes.groupby(keys).sum()
+
+
+# -- the command's errors ------------------------------------------------------------------------------------------------
+
+def test_a_bad_port_or_an_unreachable_warehouse_is_a_one_line_error(broker_only, tmp_path):
+    env = command_env(broker_only, SMARTCITY_WAREHOUSE_URL=f"postgresql://reader@127.0.0.1:{free_port()}/city")
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        busy = taken.getsockname()[1]
+        cases = {("dashboard", "--port", "0"): "--port 0 is not a TCP port (1-65535)",
+                 ("dashboard", "--port", "70000"): "--port 70000 is not a TCP port (1-65535)",
+                 ("dashboard", "--port", str(busy)): f"port {busy} for the live dashboard is already in use",
+                 ("dashboard", "--port", str(free_port())): "cannot connect to the warehouse at 127.0.0.1:",
+                 ("up", "--ui-port", str(free_port()), "--dashboard-port", str(busy)):
+                     f"port {busy} for the live dashboard is already in use by another program; stop that program "
+                     "or set --dashboard-port to a free port"}
+        for args, message in cases.items():
+            done = smartcity(*args, env=env, cwd=tmp_path)
+            assert done.returncode == 2 and message in done.stderr, (args, done.stdout, done.stderr)
+            assert "Traceback" not in done.stderr and "reader" not in done.stderr  # no user name or password
+            assert "started" not in done.stdout  # `up` checks its ports before it starts anything
 
 
 # -- the query module alone ---------------------------------------------------------------------------------------------
