@@ -104,7 +104,7 @@ def build_parser() -> argparse.ArgumentParser:
     up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     up.add_argument("--status-every", type=float, default=60.0, help="seconds between status lines (default 60)")
 
-    dashboard = sub.add_parser("dashboard", help="the live operations dashboard (Streamlit) over the settings' warehouse")
+    dashboard = sub.add_parser("dashboard", help="the live operations dashboard over the settings' warehouse")
     dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
 
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")

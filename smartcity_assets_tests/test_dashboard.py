@@ -171,7 +171,7 @@ def assert_page_equals_the_live_tables(page, dsn: str) -> None:
           == want_routes, page, "routes")
 
 
-# -- the browser test ---------------------------------------------------------------------------------------------------
+# -- the browser test --------------------------------------------------------------------------------------------------
 
 @pytest.fixture
 def dashboard(pipeline, warehouse, tmp_path):
@@ -265,8 +265,9 @@ def test_the_hourly_marts_page_shows_the_report_charts(warehouse, page):
     # the heatmap over the whole day by default (07:00-09:00): one cell per zone, road class and hour
     cell = re.compile(r"^(.+) at (\d\d:00): speed / limit (\d\.\d\d)$")
     heatmap = "Congestion by zone, road class and hour: mean speed / speed limit over all GPS fixes"
-    cells = shows("the heatmap", lambda: {(m.group(1), m.group(2)): m.group(3) for label, _ in chart_marks(page, heatmap)
-                                          if (m := cell.match(label))}, page, "heatmap")
+    cells = shows("the heatmap", lambda: {(m.group(1), m.group(2)): m.group(3)
+                                          for label, _ in chart_marks(page, heatmap) if (m := cell.match(label))},
+                  page, "heatmap")
     want = {(f"{ZONES[z]['zone_name']} · {c}", f"{h:02d}:00"): f"{v:.2f}"
             for (z, c, h), v in expected_heatmap(TRAFFIC, 7, 9).items()}
     assert cells == want
@@ -289,7 +290,7 @@ def test_the_hourly_marts_page_shows_the_report_charts(warehouse, page):
     page.screenshot(path=ARTIFACTS / "hourly.png", full_page=True)
 
 
-# -- marts written by hand ----------------------------------------------------------------------------------------------
+# -- marts written by hand ---------------------------------------------------------------------------------------------
 
 DAY = date(2026, 11, 29)
 TRAFFIC = [{"event_date": DAY, "event_hour": h, "segment_id": f"SEG-{n:04d}", "zone_id": z, "road_class": c,
@@ -335,7 +336,7 @@ def expected_heatmap(rows: list[dict], first: int, last: int) -> pd.Series:
     return (frame.speed_ratio * frame.gps_fixes).groupby(keys).sum() / frame.gps_fixes.groupby(keys).sum()
 
 
-# -- the command's errors ------------------------------------------------------------------------------------------------
+# -- the command's errors ----------------------------------------------------------------------------------------------
 
 def test_a_bad_port_or_an_unreachable_warehouse_is_a_one_line_error(broker_only, tmp_path):
     env = command_env(broker_only, SMARTCITY_WAREHOUSE_URL=f"postgresql://reader@127.0.0.1:{free_port()}/city")
@@ -355,7 +356,7 @@ def test_a_bad_port_or_an_unreachable_warehouse_is_a_one_line_error(broker_only,
             assert "started" not in done.stdout  # `up` checks its ports before it starts anything
 
 
-# -- the query module alone ---------------------------------------------------------------------------------------------
+# -- the query module alone --------------------------------------------------------------------------------------------
 
 def test_no_live_data_before_the_stream_wrote(warehouse):
     target = PostgresWarehouse(warehouse)

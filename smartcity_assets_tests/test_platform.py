@@ -99,7 +99,8 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     try:
         wait_until("the Dagster UI, the live dashboard and a mart materialization",
                    lambda: _answers(f"http://127.0.0.1:{ui_port}/server_info")
-                   and _answers(f"http://127.0.0.1:{dashboard_port}/_stcore/health") and _materializations(dagster_home),
+                   and _answers(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
+                   and _materializations(dagster_home),
                    timeout_s=600, every_s=10, alive=lambda: up.poll() is None, details=lambda: log.read_text()[-3000:])
     finally:
         if up.poll() is None:

@@ -69,8 +69,13 @@ def place_mart_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
     return _incident_positions(incidents, _segments())
 
 
-def city_map(roads: pd.DataFrame, incidents: pd.DataFrame, title: str, road_tooltip: list) -> alt.LayerChart:
-    """Road segments coloured by congestion level, incidents (with `x`, `y`, `label`) on top."""
+ROAD_TOOLTIP = ["segment_id", "zone", "road_class", "level", "gps_fixes", "mean_speed_kmh", "speed_ratio",
+                "camera_vehicles"]
+
+
+def city_map(roads: pd.DataFrame, incidents: pd.DataFrame, title: str) -> alt.LayerChart:
+    """Road segments (`road_network`) coloured by congestion level, incidents (placed: `x`, `y`) on top; an
+    incident's other columns are its tooltip."""
     xmin, xmax = min(roads.x0.min(), roads.x1.min()) - 200, max(roads.x0.max(), roads.x1.max()) + 200
     ymin, ymax = min(roads.y0.min(), roads.y1.min()) - 200, max(roads.y0.max(), roads.y1.max()) + 200
     x = alt.X("x0:Q", scale=alt.Scale(domain=[xmin, xmax], nice=False, zero=False), axis=None)
@@ -80,16 +85,19 @@ def city_map(roads: pd.DataFrame, incidents: pd.DataFrame, title: str, road_tool
         x=x, y=y, x2="x1:Q", y2="y1:Q", order=road_order,
         color=alt.Color("level:N", scale=level_scale(), title="road: speed / limit",
                         legend=alt.Legend(labelExpr=level_legend_labels())),
-        strokeWidth=alt.StrokeWidth("width:Q", scale=None), description="label:N", tooltip=road_tooltip)
+        strokeWidth=alt.StrokeWidth("width:Q", scale=None), description="label:N",
+        tooltip=[c for c in ROAD_TOOLTIP if c in roads.columns])
     layers = [lines]
     if not incidents.empty:
+        tooltip = [c for c in incidents.columns if c not in ("x", "y")]
+        incidents = incidents.assign(label=incidents.incident_id + " " + incidents.incident_type + ", "
+                                     + incidents.status)
         types = alt.Scale(domain=list(INCIDENT_TYPES), range=[INCIDENT_STYLE[t][1] for t in INCIDENT_TYPES])
         points = alt.Chart(incidents).mark_point(filled=True, stroke="black", strokeWidth=1, opacity=0.95).encode(
             x=alt.X("x:Q", scale=alt.Scale(domain=[xmin, xmax])), y=alt.Y("y:Q", scale=alt.Scale(domain=[ymin, ymax])),
             fill=alt.Fill("incident_type:N", title="incident type", scale=types),
             size=alt.Size("severity:Q", scale=alt.Scale(domain=[1, 5], range=[60, 260]), legend=None),
-            description="label:N",
-            tooltip=[c for c in incidents.columns if c not in ("x", "y", "label", "latitude", "longitude")])
+            description="label:N", tooltip=tooltip)
         layers.append(points)
     height = round(MAP_WIDTH * (ymax - ymin) / (xmax - xmin))
     return titled(alt.layer(*layers), title, width=MAP_WIDTH, height=height).interactive()

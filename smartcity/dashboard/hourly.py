@@ -54,18 +54,14 @@ def show(cur, window: Window, views: set[str]) -> None:
     st.caption(caption(INCIDENT_RESPONSE.name, window))
     hour = st.select_slider("Congestion of the hour (UTC)", list(range(window.first, window.last + 1)),
                             value=window.last, format_func=lambda h: f"{h:02d}:00")
-    levels = (queries.congestion_in_hour(cur, window.day, hour) if TRAFFIC_CONGESTION.name in views
-              else None)
-    incidents = (queries.incidents_reported(cur, window) if INCIDENT_RESPONSE.name in views else None)
-    if levels is not None and incidents is not None:
-        placed = charts.place_mart_incidents(incidents).assign(
-            label=lambda d: d.incident_id + " " + d.incident_type + ", " + d.status)
-        st.altair_chart(charts.city_map(
-            charts.road_network(levels),
-            placed[["incident_id", "incident_type", "severity", "status", "zone_name", "x", "y", "label"]],
-            f"Road segments by congestion at {hour:02d}:00 UTC; incidents reported {window.first:02d}:00-"
-            f"{window.last:02d}:59", ["segment_id", "zone", "road_class", "level", "gps_fixes", "mean_speed_kmh",
-                                     "speed_ratio", "camera_vehicles"]), width="content")
+    if {TRAFFIC_CONGESTION.name, INCIDENT_RESPONSE.name} <= views:
+        levels = queries.congestion_in_hour(cur, window.day, hour)
+        incidents = queries.incidents_reported(cur, window)
+        placed = charts.place_mart_incidents(incidents)[["incident_id", "incident_type", "severity", "status",
+                                                          "zone_name", "minutes_to_scene", "x", "y"]]
+        st.altair_chart(charts.city_map(charts.road_network(levels), placed,
+                                        f"Road segments by congestion at {hour:02d}:00 UTC; incidents reported "
+                                        f"{window.first:02d}:00-{window.last:02d}:59"), width="content")
 
     section("Air quality", ENVIRONMENT.name, queries.air_quality, charts.air_quality)
     section("Bus regularity", PUBLIC_TRANSPORT.name, queries.bus_regularity, charts.bus_regularity)

@@ -47,14 +47,10 @@ def show(snapshot: queries.LiveSnapshot | None) -> None:
 
     left, right = st.columns([5, 2])
     with left:
-        roads = charts.road_network(seg)
-        shown = charts.place_live_incidents(incidents).assign(
-            label=lambda d: d.incident_id + " " + d.incident_type + ", " + d.status)
-        st.altair_chart(charts.city_map(
-            roads, shown[["incident_id", "incident_type", "severity", "status", "x", "y", "label"]],
-            f"Congestion in the last {snapshot.window_min} min of event time, open incidents",
-            ["segment_id", "zone", "road_class", "level", "gps_fixes", "mean_speed_kmh", "speed_ratio",
-             "camera_vehicles"]), width="content")
+        shown = charts.place_live_incidents(incidents)[["incident_id", "incident_type", "severity", "status",
+                                                         "minutes_since_reported", "unit_id", "x", "y"]]
+        st.altair_chart(charts.city_map(charts.road_network(seg), shown, f"Congestion in the last "
+                                        f"{snapshot.window_min} min of event time, open incidents"), width="content")
         st.caption("Each direction of a street is drawn on its right-hand side. Incidents: marker size by severity "
                    "(1-5); hover for details, scroll to zoom, drag to pan.")
     with right:
