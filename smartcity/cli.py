@@ -7,6 +7,7 @@ import logging
 import sys
 from datetime import datetime
 
+from smartcity.dashboard import DEFAULT_PORT as DASHBOARD_PORT
 from smartcity.errors import ConfigError, SmartcityError
 from smartcity.settings import load_settings
 from smartcity.simulator.faults import MALFORMED_KINDS
@@ -97,9 +98,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="the live platform: stack, streaming job, simulator, Dagster UI and daemon")
     up.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
+    up.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT,
+                    help=f"live dashboard port (default {DASHBOARD_PORT})")
     up.add_argument("--vehicles", type=int, default=2000, help="fleet size of the simulated city (default 2000)")
     up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     up.add_argument("--status-every", type=float, default=60.0, help="seconds between status lines (default 60)")
+
+    dashboard = sub.add_parser("dashboard", help="the live operations dashboard over the settings' warehouse")
+    dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
 
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
     fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
@@ -193,8 +199,12 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "up":
         from smartcity.platform import run_platform
 
-        return run_platform(settings, ui_port=args.ui_port, vehicles=args.vehicles, status_every_s=args.status_every,
-                            stop_after_s=args.duration)
+        return run_platform(settings, ui_port=args.ui_port, dashboard_port=args.dashboard_port, vehicles=args.vehicles,
+                            status_every_s=args.status_every, stop_after_s=args.duration)
+    if args.command == "dashboard":
+        from smartcity.dashboard.server import serve
+
+        return serve(settings, args.port)
     if args.command == "freshness":
         import dagster as dg
 

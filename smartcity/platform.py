@@ -1,10 +1,10 @@
 """`smartcity up`: the always-on development platform on the embedded stack.
 
 Starts what is not running yet — the stack (broker, PostgreSQL), the streaming job, the simulator at a
-steady real-time rate and `dagster dev` (webserver + daemon, so the manifest sensor, the run queue and
-freshness policies work live) — prints the UI address and, every minute, what has landed and how fresh
-the marts are. Ctrl-C stops everything it started, newest first. Each process logs to
-`.smartcity/logs/<name>.log`.
+steady real-time rate, `dagster dev` (webserver + daemon, so the manifest sensor, the run queue and
+freshness policies work live) and the live dashboard — prints the UI's and the dashboard's addresses and,
+every minute, what has landed and how fresh the marts are. Ctrl-C stops everything it started, newest
+first. Each process logs to `.smartcity/logs/<name>.log`.
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from smartcity import contracts, stack
+from smartcity.dashboard import DEFAULT_PORT as DASHBOARD_PORT
+from smartcity.dashboard import server as dashboard
 from smartcity.errors import SmartcityError
 from smartcity.kafka import ensure_topics
 from smartcity.lake import Lake
@@ -61,6 +63,7 @@ class Platform:
     settings: Settings
     ui_port: int = 3000
     vehicles: int = 2000
+    dashboard_port: int = DASHBOARD_PORT
     children: list[Child] = field(default_factory=list)
 
     @property
@@ -83,6 +86,7 @@ class Platform:
                   logs / "simulator.log"),
             Child("dagster", [str(Path(sys.executable).with_name("dagster")), "dev", "-m", "smartcity_assets.definitions",
                               "-h", "127.0.0.1", "-p", str(self.ui_port)], logs / "dagster.log"),
+            Child("dashboard", dashboard.command(self.dashboard_port), logs / "dashboard.log"),
         ]
 
     def prepare_dagster_home(self) -> None:
@@ -112,9 +116,10 @@ class Platform:
 
 
 def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s: float = 60.0,
-                 stop_after_s: float | None = None) -> int:
+                 stop_after_s: float | None = None, dashboard_port: int = DASHBOARD_PORT) -> int:
     print(f"checking prerequisites: {require_java()}")
     stack.check_port_free(ui_port, "Dagster UI", "--ui-port")
+    dashboard.check_port(dashboard_port, "--dashboard-port")
     already = stack.running_services(settings)
     for line in stack.up(settings):
         print("  " + line)
@@ -123,12 +128,14 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
         print(f"  the broker started empty: previous streaming checkpoint moved to {retired}")
     # The topics exist before the stream starts, so its first plan already covers every partition.
     ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
-    platform = Platform(settings, ui_port, vehicles)
+    platform = Platform(settings, ui_port, vehicles, dashboard_port)
     platform.prepare_dagster_home()
     began = datetime.now(timezone.utc)
     try:
         platform.start()
         print(f"\nDagster UI: http://127.0.0.1:{ui_port}  (the sensor runs by default; runs appear under Runs)")
+        print(f"Live dashboard: {dashboard.url(dashboard_port)}  (the live tables, refreshed every few seconds; "
+              "the hourly marts)")
         print("Ctrl-C stops everything this command started.\n")
         produced_at: dict = {}  # raw file -> Kafka timestamps, read once for all status lines
         deadline = None if stop_after_s is None else time.monotonic() + stop_after_s

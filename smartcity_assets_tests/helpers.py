@@ -392,3 +392,9 @@ class TcpProxy:
                     conn.close()
                 except OSError:
                     pass
+
+
+def mart_rows(mart, rows: list[dict]) -> pa.Table:
+    """Rows of a mart built by hand (missing columns null), typed as the mart's spec says."""
+    return pa.Table.from_pylist([{c: r.get(c) for c in mart.column_names} for r in rows],
+                                schema=pa.schema([c.arrow_field() for c in mart.columns]))

@@ -109,12 +109,18 @@ def _imports(path) -> set[str]:
 
 def test_imports_flow_one_way():
     """The library (contracts, lake, streaming, specs, compute) never imports the Dagster code location; only
-    the command line and what it starts (demo, platform) sit above it. Function-local imports count too."""
-    above = {"cli.py", "demo.py", "platform.py", "__main__.py"}
-    offenders = [str(p.relative_to(ROOT)) for folder in ("smartcity", "streaming")
-                 for p in (ROOT / folder).rglob("*.py") if p.name not in above
-                 and any(m == "smartcity_assets" or m.startswith("smartcity_assets.") for m in _imports(p))]
+    the command line and what it starts (demo, platform, the dashboard) sit above it, and nothing below imports them.
+    Function-local imports count too."""
+    above = {"cli.py", "demo.py", "platform.py", "__main__.py"}  # the commands layer, with the dashboard package
+    commands = ("smartcity.cli", "smartcity.demo", "smartcity.platform", "smartcity.dashboard")
+    below = [p for folder in ("smartcity", "streaming") for p in (ROOT / folder).rglob("*.py")
+             if p.name not in above and "dashboard" not in p.relative_to(ROOT).parts]
+    offenders = [str(p.relative_to(ROOT)) for p in below
+                 if any(m == "smartcity_assets" or m.startswith("smartcity_assets.") for m in _imports(p))]
     assert offenders == []
+    upward = [str(p.relative_to(ROOT)) for p in below
+              if any(m == c or m.startswith(c + ".") for c in commands for m in _imports(p))]
+    assert upward == []  # nor does it import the commands that sit on top of it
     # and the code location's domains reach each other only through the library and the shared modules
     for domain in (ROOT / "smartcity_assets" / "defs").iterdir():
         if not domain.is_dir() or domain.name.startswith("__"):

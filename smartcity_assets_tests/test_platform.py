@@ -88,18 +88,20 @@ def expected_freshness(lake_root: Path, dagster_home: Path) -> dict:
 
 def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     settings = embedded_settings(tmp_path / "home")
-    ui_port = free_port()
+    ui_port, dashboard_port = free_port(), free_port()
     env = command_env(settings)
     log = tmp_path / "up.log"
     dagster_home = settings.home_dir / "dagster"
     with log.open("wb") as out:
         up = subprocess.Popen([sys.executable, "-m", "smartcity.cli", "up", "--ui-port", str(ui_port),
-                               "--vehicles", "300", "--status-every", "20"],
+                               "--dashboard-port", str(dashboard_port), "--vehicles", "300", "--status-every", "20"],
                               stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:
-        wait_until("the Dagster UI and a mart materialization", lambda: _answers(f"http://127.0.0.1:{ui_port}/server_info")
-                   and _materializations(dagster_home), timeout_s=600, every_s=10, alive=lambda: up.poll() is None,
-                   details=lambda: log.read_text()[-3000:])
+        wait_until("the Dagster UI, the live dashboard and a mart materialization",
+                   lambda: _answers(f"http://127.0.0.1:{ui_port}/server_info")
+                   and _answers(f"http://127.0.0.1:{dashboard_port}/_stcore/health")
+                   and _materializations(dagster_home),
+                   timeout_s=600, every_s=10, alive=lambda: up.poll() is None, details=lambda: log.read_text()[-3000:])
     finally:
         if up.poll() is None:
             up.send_signal(signal.SIGINT)  # what Ctrl-C does
@@ -107,9 +109,11 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     output = log.read_text()
     assert up.returncode == 0, output[-3000:]
     pids = [int(p) for p in re.findall(r"started \(pid (\d+)\)", output)]
-    assert len(pids) == 3, output  # stream, simulator, dagster (the stack reports "started at ...")
+    assert len(pids) == 4, output  # stream, simulator, dagster, dashboard (the stack reports "started at ...")
     assert not [p for p in pids if _alive(p)]
-    assert "stream: stopped" in output and "dagster: stopped" in output
+    assert "stream: stopped" in output and "dagster: stopped" in output and "dashboard: stopped" in output
+    assert f"Dagster UI: http://127.0.0.1:{ui_port}" in output
+    assert f"Live dashboard: http://127.0.0.1:{dashboard_port}" in output
     assert "spark-connect: started at" in output  # the runs' warm Spark
     assert stack.running_services(settings) == set()
     # nothing of the platform outlives it: no JVM, Python worker or run process still carries its home
