@@ -34,6 +34,7 @@ from .helpers import (
     commit_raw,
     embedded_settings,
     land,
+    mart_rows,
     materialize,
     query,
     read_transformed,
@@ -250,11 +251,6 @@ def test_redshift_loads_copy_the_lake_file_then_replace_the_partition_in_one_tra
     assert not any("INDEX" in s for s in sent)  # Redshift has no CREATE INDEX
 
 
-def rows_of(mart: Mart, rows: list[dict]) -> pa.Table:
-    return pa.Table.from_pylist([{c: r.get(c) for c in mart.column_names} for r in rows],
-                                schema=pa.schema([c.arrow_field() for c in mart.columns]))
-
-
 def test_partition_replace_finds_the_partition_by_index(warehouse):
     """Replacing a partition must not scan the whole table (its cost would grow with every hour loaded): the
     DELETE of the replace uses the index ensure_table creates on the partition columns."""
@@ -263,7 +259,7 @@ def test_partition_replace_finds_the_partition_by_index(warehouse):
     target.ensure_table(TRAFFIC_CONGESTION)  # idempotent
     for hour in range(3):
         h = Hour("2026-03-01", hour)
-        rows = rows_of(TRAFFIC_CONGESTION, [{"event_date": date(2026, 3, 1), "event_hour": hour,
+        rows = mart_rows(TRAFFIC_CONGESTION, [{"event_date": date(2026, 3, 1), "event_hour": hour,
                                              "segment_id": f"SEG-{i:04d}"} for i in range(5)])
         for _ in range(2):  # loading an hour twice leaves it as loaded once
             target.replace_partition(TRAFFIC_CONGESTION, PartitionData(h, rows, "file:///unused"))
@@ -292,7 +288,7 @@ def test_congestion_episodes_view_finds_runs_of_congested_hours(warehouse):
     for (day, hour), by_segment in levels.items():
         part = [{"event_date": date.fromisoformat(day), "event_hour": hour, "segment_id": seg, "zone_id": "Z01",
                  "congestion_level": level, "speed_ratio": ratio[level] + hour / 1000} for seg, level in by_segment.items()]
-        target.replace_partition(TRAFFIC_CONGESTION, PartitionData(Hour(day, hour), rows_of(TRAFFIC_CONGESTION, part),
+        target.replace_partition(TRAFFIC_CONGESTION, PartitionData(Hour(day, hour), mart_rows(TRAFFIC_CONGESTION, part),
                                                                    "file:///unused"))
         rows += part
     frame = pd.DataFrame(rows)
@@ -322,14 +318,14 @@ def test_a_new_mart_column_is_added_to_the_existing_warehouse_table(warehouse):
     target = PostgresWarehouse(warehouse)
     target.ensure_table(old)
     hour = Hour("2026-03-01", 4)
-    target.replace_partition(old, PartitionData(hour, rows_of(old, [{"event_date": date(2026, 3, 1), "event_hour": 4,
+    target.replace_partition(old, PartitionData(hour, mart_rows(old, [{"event_date": date(2026, 3, 1), "event_hour": 4,
                                                                      "zone_id": "Z01", "incidents": 2}]), "file:///x"))
     target.ensure_table(new)
     target.ensure_table(new)  # twice: nothing left to add
     got = query(warehouse, "SELECT * FROM bi.evolving_mart")
     assert list(got.columns) == ["event_date", "event_hour", "zone_id", "latitude", "incidents"]
     assert got.values.tolist() == [[date(2026, 3, 1), 4, "Z01", None, 2]]
-    target.replace_partition(new, PartitionData(hour, rows_of(new, [{"event_date": date(2026, 3, 1), "event_hour": 4,
+    target.replace_partition(new, PartitionData(hour, mart_rows(new, [{"event_date": date(2026, 3, 1), "event_hour": 4,
                                                                      "zone_id": "Z01", "latitude": 51.5,
                                                                      "incidents": 2}]), "file:///x"))
     assert query(warehouse, "SELECT latitude, incidents FROM bi.evolving_mart").values.tolist() == [[51.5, 2]]

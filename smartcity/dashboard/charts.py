@@ -13,7 +13,7 @@ import pandas as pd
 from smartcity.contracts import INCIDENT_TYPES, WEATHER_CONDITIONS
 from smartcity.marts import AQI_ALERT, CONGESTION_LEVELS, GAP_FACTOR
 from smartcity.report.charts import LEVEL_COLOURS, NO_DATA, ROAD_CLASSES, zone_names
-from smartcity.report.citymap import INCIDENT_STYLE, ROAD_WIDTHS, _incident_positions, _local, _segments
+from smartcity.report.citymap import INCIDENT_STYLE, ROAD_WIDTHS, incident_positions, segment_lines, to_local
 
 NO_DATA_LEVEL = "no data"
 LEVELS = [name for _, name in CONGESTION_LEVELS]  # free .. severe
@@ -47,7 +47,7 @@ def titled(chart, title: str, **properties):
 def road_network(levels: pd.DataFrame) -> pd.DataFrame:
     """The report's map geometry (metres, each direction on its side of the street) with `levels` joined on
     segment_id (a `congestion` column, plus whatever the tooltips show); segments without a level are "no data"."""
-    seg = _segments().reset_index()[["segment_id", "zone_id", "road_class", "speed_limit_kmh", "x0", "y0", "x1", "y1"]]
+    seg = segment_lines().reset_index()[["segment_id", "zone_id", "road_class", "speed_limit_kmh", "x0", "y0", "x1", "y1"]]
     extra = levels.drop(columns=[c for c in ("zone_id", "road_class", "speed_limit_kmh") if c in levels.columns])
     roads = seg.merge(extra, on="segment_id", how="left")
     roads["level"] = roads.congestion.fillna(NO_DATA_LEVEL)
@@ -59,14 +59,14 @@ def road_network(levels: pd.DataFrame) -> pd.DataFrame:
 
 def place_live_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
     """Live incidents where they were reported (their coordinates), in the map's metres."""
-    x, y = _local(incidents.latitude.to_numpy(dtype=float), incidents.longitude.to_numpy(dtype=float))
+    x, y = to_local(incidents.latitude.to_numpy(dtype=float), incidents.longitude.to_numpy(dtype=float))
     return incidents.assign(x=x, y=y)
 
 
 def place_mart_incidents(incidents: pd.DataFrame) -> pd.DataFrame:
     """Incidents of the incident mart, placed as the report places them (middle of their segment, or around their
     zone's centre)."""
-    return _incident_positions(incidents, _segments())
+    return incident_positions(incidents, segment_lines())
 
 
 ROAD_TOOLTIP = ["segment_id", "zone", "road_class", "level", "gps_fixes", "mean_speed_kmh", "speed_ratio",

@@ -36,18 +36,18 @@ def marker_area(severity) -> float:
     return 30.0 + 40.0 * float(severity)
 
 
-def _local(lat, lon):
+def to_local(lat, lon):
     """Local metric coordinates (m) from latitude/longitude, and back."""
     lat0, lon0 = reference.origin()
     to_x, to_y = reference.metres_per_degree()
     return (np.asarray(lon) - lon0) * to_x, (np.asarray(lat) - lat0) * to_y
 
 
-def _segments() -> pd.DataFrame:
+def segment_lines() -> pd.DataFrame:
     """Reference segments in local metres, shifted to the right of their direction and shortened at the ends."""
     seg = reference.segments().to_pandas()
-    x0, y0 = _local(seg.start_lat, seg.start_lon)
-    x1, y1 = _local(seg.end_lat, seg.end_lon)
+    x0, y0 = to_local(seg.start_lat, seg.start_lon)
+    x1, y1 = to_local(seg.end_lat, seg.end_lon)
     length = np.hypot(x1 - x0, y1 - y0)
     ux, uy = (x1 - x0) / length, (y1 - y0) / length
     rx, ry = uy * SIDE_M, -ux * SIDE_M  # right-hand normal
@@ -58,9 +58,9 @@ def _segments() -> pd.DataFrame:
     return seg.set_index("segment_id")
 
 
-def _incident_positions(incidents: pd.DataFrame, seg: pd.DataFrame) -> pd.DataFrame:
+def incident_positions(incidents: pd.DataFrame, seg: pd.DataFrame) -> pd.DataFrame:
     zones = reference.zones().to_pandas().set_index("zone_id")
-    zx, zy = _local(zones.zone_latitude, zones.zone_longitude)
+    zx, zy = to_local(zones.zone_latitude, zones.zone_longitude)
     zones["x"], zones["y"] = zx, zy
     on_road = incidents.segment_id.notna() & incidents.segment_id.isin(seg.index)
     x = np.where(on_road, seg.mx.reindex(incidents.segment_id).to_numpy(),
@@ -79,7 +79,7 @@ def city_map(data: ReportData) -> Chart:
     traffic, incidents = data.frame("traffic_congestion"), data.frame("incident_response")
     if traffic.empty and incidents.empty:
         return no_data(name, title, "traffic or incident data", data)
-    seg = _segments()
+    seg = segment_lines()
     latest = traffic.hour.max() if not traffic.empty else None
     levels = (traffic[traffic.hour == latest].set_index("segment_id").congestion_level
               if latest is not None else pd.Series(dtype=str))
@@ -91,12 +91,12 @@ def city_map(data: ReportData) -> Chart:
     xmin, xmax = min(seg.x0.min(), seg.x1.min()) - 250, max(seg.x0.max(), seg.x1.max()) + 250
     ymin, ymax = min(seg.y0.min(), seg.y1.min()) - 250, max(seg.y0.max(), seg.y1.max()) + 250
     for zone in reference.zones().to_pylist():  # zone rectangles (outer zones are open-ended: clip to the map)
-        (zx0, zx1), (zy0, zy1) = (_local([zone["min_lat"], zone["max_lat"]], [zone["min_lon"], zone["max_lon"]]))
+        (zx0, zx1), (zy0, zy1) = (to_local([zone["min_lat"], zone["max_lat"]], [zone["min_lon"], zone["max_lon"]]))
         zx0, zx1 = max(zx0, xmin), min(zx1, xmax)
         zy0, zy1 = max(zy0, ymin), min(zy1, ymax)
         ax.add_patch(Rectangle((zx0, zy0), zx1 - zx0, zy1 - zy0, fill=False, linestyle=":", linewidth=0.8,
                                edgecolor="#9a9a9a", zorder=0))
-        cx, _ = _local(zone["zone_latitude"], zone["zone_longitude"])
+        cx, _ = to_local(zone["zone_latitude"], zone["zone_longitude"])
         ax.text(float(cx), float(zy1) - 60, names.get(zone["zone_id"], zone["zone_id"]), ha="center", va="top",
                 fontsize=10, color="#555555", zorder=4,
                 bbox={"boxstyle": "round,pad=0.15", "facecolor": "white", "edgecolor": "none", "alpha": 0.75})
@@ -107,7 +107,7 @@ def city_map(data: ReportData) -> Chart:
             ax.add_collection(LineCollection(lines, colors=colour, linewidths=width, capstyle="butt",
                                              zorder=2 if level is None else 3))
 
-    placed = _incident_positions(incidents, seg) if not incidents.empty else incidents
+    placed = incident_positions(incidents, seg) if not incidents.empty else incidents
     for kind in INCIDENT_TYPES:
         marker, face = INCIDENT_STYLE[kind]
         rows = placed[placed.incident_type == kind] if not placed.empty else placed

@@ -30,8 +30,23 @@ IN_WINDOW = "event_date = %(day)s AND event_hour BETWEEN %(first)s AND %(last)s"
 RAIN = "('rain', 'heavy_rain')"
 IS_CONGESTED = f"congestion_level IN ({', '.join(literal(level) for level in CONGESTED)})"
 # the travel time index of segment-hours, weighted by their GPS fixes (cities weight by distance driven)
-TTI = ("sum(travel_time_index * gps_fixes) / nullif(sum(gps_fixes) FILTER (WHERE travel_time_index IS NOT NULL), "
-       "0)")
+
+
+def count_where(condition: str) -> str:
+    """count(*) FILTER (WHERE ...), in SQL that Redshift runs too (it has no FILTER clause)."""
+    return f"sum(CASE WHEN {condition} THEN 1 ELSE 0 END)"
+
+
+def sum_where(expression: str, condition: str) -> str:
+    return f"sum(CASE WHEN {condition} THEN {expression} END)"
+
+
+def weighted_mean(value: str, weight: str) -> str:
+    """The mean of `value` weighted by `weight` over the rows where `value` is known."""
+    return f"sum({value} * {weight}) / nullif({sum_where(weight, f'{value} IS NOT NULL')}, 0)"
+
+
+TTI = weighted_mean("travel_time_index", "gps_fixes")
 
 
 def _plain(value):
@@ -53,10 +68,10 @@ def _zone_name(zone_id: str) -> str:
 def traffic(cur, window: Window) -> str:
     """The hour with the most segments in heavy or severe congestion; its zone with the most; the travel time
     index of that hour against the whole window."""
-    congested = f"count(*) FILTER (WHERE {IS_CONGESTED})"
+    congested = count_where(IS_CONGESTED)
     worst = _rows(cur, f"""
-        SELECT event_hour, count(*) FILTER (WHERE congestion_level = 'severe'),
-               count(*) FILTER (WHERE congestion_level = 'heavy'), {TTI}
+        SELECT event_hour, {count_where("congestion_level = 'severe'")},
+               {count_where("congestion_level = 'heavy'")}, {TTI}
         FROM bi.traffic_congestion WHERE {IN_WINDOW}
         GROUP BY event_hour ORDER BY {congested} DESC, 2 DESC, 1 LIMIT 1""", window)
     if not worst:
@@ -64,13 +79,18 @@ def traffic(cur, window: Window) -> str:
     hour, severe, heavy, tti = worst[0]
     overall = _rows(cur, f"SELECT {TTI} FROM bi.traffic_congestion WHERE {IN_WINDOW}", window)[0][0]
     if severe + heavy == 0:
-        return f"Traffic: no road segment in heavy or severe congestion; travel time index {overall:.2f} overall"
+        return f"Traffic: no road segment in heavy or severe congestion; travel time index {_index(overall)} overall"
     zone = _rows(cur, f"""
         SELECT zone_id, count(*) FROM bi.traffic_congestion
         WHERE {IN_WINDOW} AND event_hour = %(worst)s AND {IS_CONGESTED}
         GROUP BY zone_id ORDER BY 2 DESC, 1 LIMIT 1""", window, worst=hour)[0]
     return (f"Traffic: worst at {hour:02d}:00, {severe} road segments in severe and {heavy} in heavy congestion "
-            f"(most in {_zone_name(zone[0])}: {zone[1]}); travel time index {tti:.2f} that hour, {overall:.2f} overall")
+            f"(most in {_zone_name(zone[0])}: {zone[1]}); travel time index {_index(tti)} that hour, "
+            f"{_index(overall)} overall")
+
+
+def _index(value) -> str:
+    return "unknown" if value is None else f"{value:.2f}"
 
 
 def environment(cur, window: Window) -> str:
@@ -115,7 +135,7 @@ def weather_impact(cur, window: Window) -> str:
 def incident_response(cur, window: Window) -> str:
     """Incidents reported, resolved and still open; response times (reported -> on scene) median and p90."""
     n, collisions, severe, resolved, median, p90 = _rows(cur, f"""
-        SELECT count(*), count(*) FILTER (WHERE incident_type = 'collision'), count(*) FILTER (WHERE severity >= 4),
+        SELECT count(*), {count_where("incident_type = 'collision'")}, {count_where("severity >= 4")},
                count(resolved_at), percentile_cont(0.5) WITHIN GROUP (ORDER BY minutes_to_scene),
                percentile_cont(0.9) WITHIN GROUP (ORDER BY minutes_to_scene)
         FROM bi.incident_response WHERE {IN_WINDOW}""", window)[0]
@@ -131,10 +151,8 @@ def public_transport(cur, window: Window) -> str:
     """Buses and routes in service, the city's mean headway, and the least regular route (highest headway CV,
     weighted by headways) with its bunching and excess wait."""
     rows = _rows(cur, f"""
-        SELECT route_id, sum(headway_cv * headways) / nullif(sum(headways) FILTER (WHERE headway_cv IS NOT NULL), 0),
-               sum(bunched_headways), sum(excess_wait_min * headways)
-                   / nullif(sum(headways) FILTER (WHERE excess_wait_min IS NOT NULL), 0),
-               sum(mean_headway_min * headways) / nullif(sum(headways) FILTER (WHERE mean_headway_min IS NOT NULL), 0),
+        SELECT route_id, {weighted_mean("headway_cv", "headways")}, sum(bunched_headways),
+               {weighted_mean("excess_wait_min", "headways")}, {weighted_mean("mean_headway_min", "headways")},
                sum(headways), max(buses)
         FROM bi.public_transport WHERE {IN_WINDOW} GROUP BY route_id""", window)
     if not rows:
