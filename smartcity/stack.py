@@ -52,15 +52,15 @@ def _stack_dir(settings: Settings) -> Path:
     return path
 
 
-def _load_state(settings: Settings) -> dict[str, ServiceState]:
-    path = _stack_dir(settings) / "state.json"
+def _load_state(settings: Settings, file: str = "state.json", kind: type = ServiceState) -> dict[str, ServiceState]:
+    path = _stack_dir(settings) / file
     if not path.exists():
         return {}
-    return {name: ServiceState(**s) for name, s in json.loads(path.read_text()).items()}
+    return {name: kind(**s) for name, s in json.loads(path.read_text()).items()}
 
 
-def _save_state(settings: Settings, state: dict[str, ServiceState]) -> None:
-    path = _stack_dir(settings) / "state.json"
+def _save_state(settings: Settings, state: dict[str, ServiceState], file: str = "state.json") -> None:
+    path = _stack_dir(settings) / file
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({n: asdict(s) for n, s in state.items()}, indent=2))
     tmp.replace(path)

@@ -14,6 +14,7 @@ import time
 import uuid
 from collections import Counter
 from contextlib import contextmanager
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -324,6 +325,32 @@ def read_transformed(lake: Lake, table: str, partition_key: str) -> pa.Table:
 
 def read_raw(lake: Lake, source: str, partition_key: str) -> pa.Table:
     return LakeReader(lake).read_partition(layout.PartitionKey.raw(source, Hour.parse(partition_key)))
+
+
+@dataclass(frozen=True)
+class HourOutputs:
+    """What a run of every layer wrote for an hour: transformed and mart files (bytes), mart rows in the
+    warehouse, and every table of the local catalog (its rows, sorted)."""
+
+    files: dict[str, bytes]
+    warehouse: dict[str, list[tuple]]
+    catalog: dict[str, list[tuple]]
+
+
+def hour_outputs(settings, partition_key: str) -> HourOutputs:
+    from smartcity.catalog.query import local_query
+    from smartcity.marts import MARTS
+    from smartcity.tables import TABLES
+
+    lake, hour = Lake.from_settings(settings), Hour.parse(partition_key)
+    paths = [layout.transformed_file(t.name, hour) for t in TABLES] + [layout.mart_file(m.name, hour) for m in MARTS]
+    files = {p: lake.read_bytes(lake.path(p)) for p in paths if lake.exists(lake.path(p))}
+    warehouse = {m.name: sorted(map(tuple, query(settings.warehouse_dsn, f"SELECT * FROM {m.qualified}")
+                                    .astype(str).values.tolist())) for m in MARTS}
+    _, views = local_query(settings, "SELECT view_name FROM duckdb_views() WHERE NOT internal")
+    catalog = {v: sorted(tuple(map(str, row)) for row in local_query(settings, f'SELECT * FROM "{v}"')[1])
+               for (v,) in views}
+    return HourOutputs(files, warehouse, catalog)
 
 
 @contextmanager

@@ -43,8 +43,8 @@ def spark_conf(settings: Settings) -> dict[str, str]:
     # Executors' Python workers must use this interpreter (the project's environment).
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
     os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
-    if settings.spark_master.startswith("local"):
-        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a local Spark listens on loopback only
+    if settings.spark_master.startswith(("local", "spark://127.0.0.1:", "spark://localhost:")):
+        os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")  # a Spark on this machine listens on loopback only
     conf = {
         **SQL_CONF,
         "spark.ui.enabled": "false",

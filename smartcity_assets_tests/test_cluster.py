@@ -1,0 +1,202 @@
+"""Cluster mode on a real Spark standalone cluster: one master and two workers on 127.0.0.1 (1 core and 1g each,
+`smartcity.cluster`), shared by this module.
+
+- The streaming job submitted with spark-submit as the README documents lands a known event set exactly once,
+  its Kafka reads and lake writes done by the workers' executors.
+- kill -9 of a worker (its JVM, its executor's JVM and their Python workers) while its executor runs a task of a
+  micro-batch: Spark runs that task again on the other worker, and the lake still holds every event exactly once.
+- A Dagster run of one hour of every layer with the cluster as master writes what a local run writes.
+
+The test process runs a local Spark (fixture `spark`) and PySpark allows one SparkContext per process, so every
+application on the cluster runs in a child process: spark-submit, `smartcity stream`, `dagster asset materialize`.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+import sys
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from pathlib import Path
+
+import dagster as dg
+import psutil
+import pytest
+from pydantic import SecretStr
+
+from smartcity import cluster
+from smartcity.lake import Lake, manifests
+from smartcity.stack import free_port
+
+from .helpers import (
+    ROOT,
+    assert_exactly_once,
+    command_env,
+    embedded_settings,
+    expected_messages,
+    kill_group,
+    hour_outputs,
+    land,
+    materialize,
+    produce,
+    temporary_database,
+    wait_until,
+)
+
+HOUR = "2026-11-29-10:00"
+EVERY_LAYER = ("transformed", "catalog", "marts")
+TASK_LINE = re.compile(r"(Running|Finished) task (\d+)\.(\d+) in stage (\d+\.\d+)")
+
+
+@pytest.fixture(scope="module")
+def running_cluster(tmp_path_factory):
+    """The module's cluster; when it stops, no process of it (JVMs, executors, Python workers) is left."""
+    settings = embedded_settings(tmp_path_factory.mktemp("cluster"))
+    port = free_port()
+    spec = cluster.ClusterSpec(workers=2, cores=1, memory="1g", port=port,
+                               ui_port=next(p for p in iter(free_port, None) if p != port))
+    cluster.up(settings, spec)
+    yield settings, spec
+    started = [psutil.Process(p.pid) for p in cluster.processes(settings).values() if psutil.pid_exists(p.pid)]
+    tree = [*started, *(c for p in started for c in p.children(recursive=True))]
+    assert [line.split(":")[0] for line in cluster.down(settings)] == ["worker-1", "worker-2", "master"]
+    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    assert cluster.status(settings) == [["master", "stopped", "", "", ""]]
+
+
+@pytest.fixture
+def master(running_cluster) -> str:
+    """The master's URL, every worker ALIVE (`up` starts again a worker an earlier test killed)."""
+    settings, spec = running_cluster
+    cluster.up(settings, spec)
+    return cluster.master_url(spec.port)
+
+
+@contextmanager
+def child(proc: subprocess.Popen):
+    """A child process (in a process group of its own) that is killed with its children if the test fails."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            kill_group(proc)
+
+
+def applications(settings) -> set[str]:
+    view = cluster.master_json(cluster.processes(settings)["master"])
+    return {a["id"] for a in view["activeapps"] + view["completedapps"]}
+
+
+def task_attempts(settings, worker: str, app: str) -> dict[str, list[tuple[str, int, int, str]]]:
+    """What the worker's executor logged for the application: Running / Finished -> (task, attempt, stage)."""
+    found: dict[str, list] = {"Running": [], "Finished": []}
+    for log in (cluster.work_dir(settings, worker) / app).glob("*/stderr"):
+        for kind, task, attempt, stage in TASK_LINE.findall(log.read_text(errors="replace")):
+            found[kind].append((int(task), int(attempt), stage))
+    return found
+
+
+def the_new_application(settings, before: set[str], proc: subprocess.Popen, log: Path) -> str:
+    new = wait_until("the application to register with the master", lambda: applications(settings) - before,
+                     timeout_s=120, alive=lambda: proc.poll() is None, details=lambda: log.read_text()[-3000:])
+    assert len(new) == 1
+    return new.pop()
+
+
+def test_spark_submit_as_documented_lands_the_events_exactly_once_on_the_executors(running_cluster, master,
+                                                                                     broker_only, tmp_path):
+    """README, "On a Spark cluster": on one box the workers share the project's environment, so PYSPARK_PYTHON is
+    its interpreter and nothing is shipped; spark-submit's --master wins over SMARTCITY_SPARK_MASTER."""
+    settings, _ = running_cluster
+    config, _ = produce(broker_only, 6_000, seed=3)  # late and malformed events among them
+    log = tmp_path / "submit.log"
+    env = command_env(broker_only, SPARK_LOCAL_IP="127.0.0.1", PYSPARK_PYTHON=sys.executable,
+                      SMARTCITY_MAX_OFFSETS_PER_TRIGGER="2500", SMARTCITY_LIVE_LAYER="false")
+    before = applications(settings)
+    with log.open("wb") as out, child(subprocess.Popen(
+            [str(Path(sys.executable).with_name("spark-submit")), "--master", master, "streaming/__main__.py",
+             "--available-now"], cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True)) as proc:
+        app = the_new_application(settings, before, proc, log)
+        assert proc.wait(300) == 0, log.read_text()[-4000:]
+    assert "landed 5,880 rows in 3 committed micro-batches; quarantined 120" in log.read_text()
+    assert_exactly_once(broker_only, expected_messages(config))
+    # the tasks (Kafka read, parse, Parquet write) ran in both workers' executors; the driver ran none
+    done = {w: task_attempts(settings, w, app)["Finished"] for w in ("worker-1", "worker-2")}
+    assert all(done.values()), done
+    assert sum(map(len, done.values())) >= 3 * 5  # three micro-batches of at least one task per topic
+
+
+def test_a_worker_killed_mid_batch_has_its_task_run_again_on_the_other_and_nothing_is_lost(
+        running_cluster, master, broker_only, tmp_path):
+    """`smartcity stream` itself with SMARTCITY_SPARK_MASTER=spark://…; worker-1 and its whole process tree get
+    kill -9 while its executor runs a task of a micro-batch after the first one committed."""
+    settings, _ = running_cluster
+    config, _ = produce(broker_only, 12_000, seed=4)
+    lake = Lake.from_settings(broker_only)
+    log = tmp_path / "stream.log"
+    env = {**command_env(broker_only, SMARTCITY_MAX_OFFSETS_PER_TRIGGER="2000", SMARTCITY_LIVE_LAYER="false"),
+           "SMARTCITY_SPARK_MASTER": master}
+    before = applications(settings)
+    with log.open("wb") as out, child(subprocess.Popen(
+            [sys.executable, "-m", "smartcity.cli", "stream", "--available-now"], cwd=ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT, start_new_session=True)) as proc:
+        app = the_new_application(settings, before, proc, log)
+        wait_until("the first micro-batch to commit", lambda: manifests.head(lake) != manifests.Cursor(),
+                   timeout_s=180, alive=lambda: proc.poll() is None, details=lambda: log.read_text()[-3000:])
+
+        def running_on_worker_1():
+            attempts = task_attempts(settings, "worker-1", app)
+            return set(attempts["Running"]) - set(attempts["Finished"])
+
+        running = wait_until("a task running on worker-1", running_on_worker_1, timeout_s=120, every_s=0.01,
+                             alive=lambda: proc.poll() is None)
+        worker = psutil.Process(cluster.processes(settings)["worker-1"].pid)
+        tree = [worker, *worker.children(recursive=True)]
+        killed = sorted(p.name() for p in tree)
+        for process in tree:
+            process.kill()
+        psutil.wait_procs(tree, timeout=10)
+        assert proc.wait(300) == 0, log.read_text()[-4000:]
+    # what was killed: the worker's JVM, its executor's JVM and the executor's Python workers
+    assert killed.count("java") == 2 and any(name.startswith("python") for name in killed), killed
+    # Spark ran the killed task again, as a new attempt, on worker-2
+    rerun = task_attempts(settings, "worker-2", app)["Running"]
+    assert any((task, stage) == (t, s) and attempt > a for task, a, stage in running for t, attempt, s in rerun), \
+        (running, rerun)
+    assert "Lost executor" in log.read_text()
+    assert_exactly_once(broker_only, expected_messages(config))
+
+
+def test_a_dagster_run_of_every_layer_on_the_cluster_writes_what_a_local_run_writes(
+        running_cluster, master, broker_only, spark, live_stack, tmp_path):
+    """The same committed raw hour, run once with the test session's local Spark (in process) and once in a run
+    process of its own whose Spark is a client of the cluster (SMARTCITY_SPARK_REMOTE=in-process,
+    SMARTCITY_SPARK_MASTER=spark://…): the same transformed and mart files byte for byte, the same warehouse rows
+    and the same catalog tables."""
+    with temporary_database(live_stack.warehouse_dsn) as local_dsn, \
+            temporary_database(live_stack.warehouse_dsn) as cluster_dsn:
+        local = broker_only.model_copy(update={"warehouse_url": SecretStr(local_dsn)})
+        land(local, spark, 4_000, datetime(2026, 11, 29, 10, 20, tzinfo=timezone.utc), vehicles=120)
+        on_cluster = embedded_settings(tmp_path / "on-cluster", warehouse_url=SecretStr(cluster_dsn))
+        shutil.copytree(local.home_dir / "lake", on_cluster.home_dir / "lake")  # the raw zone only, so far
+
+        assert materialize(local, HOUR, selection=dg.AssetSelection.groups(*EVERY_LAYER)).success
+        log = tmp_path / "run.log"
+        env = {**command_env(on_cluster, SMARTCITY_SPARK_REMOTE="in-process", SMARTCITY_WAREHOUSE_URL=cluster_dsn,
+                             DAGSTER_HOME=str(tmp_path)), "SMARTCITY_SPARK_MASTER": master}
+        before = applications(running_cluster[0])
+        with log.open("wb") as out:
+            run = subprocess.run([str(Path(sys.executable).with_name("dagster")), "asset", "materialize", "-m",
+                                  "smartcity_assets.definitions", "--select",
+                                  ",".join(f"group:{g}" for g in EVERY_LAYER), "--partition", HOUR],
+                                 cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, timeout=900)
+        assert run.returncode == 0, log.read_text()[-4000:]
+        assert applications(running_cluster[0]) - before  # its Spark was the cluster's
+
+        local_out, cluster_out = hour_outputs(local, HOUR), hour_outputs(on_cluster, HOUR)
+        assert local_out.files.keys() == cluster_out.files.keys() and local_out.files
+        assert [f for f in local_out.files if local_out.files[f] != cluster_out.files[f]] == []
+        assert local_out.warehouse == cluster_out.warehouse
+        assert local_out.catalog == cluster_out.catalog and any(local_out.catalog.values())
