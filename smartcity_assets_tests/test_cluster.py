@@ -27,6 +27,7 @@ import pytest
 from pydantic import SecretStr
 
 from smartcity import cluster
+from smartcity.errors import StackError
 from smartcity.lake import Lake, manifests
 from smartcity.stack import free_port
 
@@ -41,6 +42,7 @@ from .helpers import (
     land,
     materialize,
     produce,
+    smartcity,
     temporary_database,
     wait_until,
 )
@@ -103,6 +105,19 @@ def the_new_application(settings, before: set[str], proc: subprocess.Popen, log:
                      timeout_s=120, alive=lambda: proc.poll() is None, details=lambda: log.read_text()[-3000:])
     assert len(new) == 1
     return new.pop()
+
+
+def test_status_shows_every_worker_alive_and_a_taken_port_is_a_clear_error(running_cluster, master, tmp_path):
+    settings, spec = running_cluster
+    result = smartcity("cluster", "status", env={"SMARTCITY_HOME": str(settings.home_dir)})
+    assert result.returncode == 0, result.stderr
+    rows = {line.split()[0]: line for line in result.stdout.splitlines()[2:]}
+    assert rows.keys() == {"master", "worker-1", "worker-2"} and master in rows["master"]
+    assert all("running, ALIVE (1 core, 1g)" in rows[w] for w in ("worker-1", "worker-2")), result.stdout
+    other = embedded_settings(tmp_path)  # a second cluster on the same master port: refused before any JVM starts
+    with pytest.raises(StackError, match=f"port {spec.port} for the Spark master is already in use .* --port"):
+        cluster.up(other, spec)
+    assert cluster.processes(other) == {}
 
 
 def test_spark_submit_as_documented_lands_the_events_exactly_once_even_with_a_worker_killed_mid_batch(
