@@ -98,11 +98,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     cluster = sub.add_parser("cluster", help="a Spark standalone cluster on this machine (master + workers on 127.0.0.1)")
     cluster.add_argument("action", choices=["up", "down", "status"])
-    cluster.add_argument("--workers", type=int, default=2, help="workers to start (default 2)")
-    cluster.add_argument("--cores", type=int, default=1, help="cores of each worker (default 1)")
-    cluster.add_argument("--memory", default="1g", help="memory of each worker's executors (default 1g)")
-    cluster.add_argument("--port", type=int, default=17077, help="the master's port (default 17077)")
-    cluster.add_argument("--ui-port", type=int, default=18080, help="the master's web UI port (default 18080)")
+    cluster.add_argument("--workers", type=int, help="workers to start (default 2)")
+    cluster.add_argument("--cores", type=int, help="cores of each worker (default 1)")
+    cluster.add_argument("--memory", help="memory of each worker's executors (default 1g)")
+    cluster.add_argument("--port", type=int, help="the master's port (default 17077)")
+    cluster.add_argument("--ui-port", type=int, help="the master's web UI port (default 18080)")
 
     up = sub.add_parser("up", help="the live platform: stack, streaming job, simulator, Dagster UI and daemon")
     up.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
@@ -209,7 +209,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         from smartcity.console import table
 
         if args.action == "up":
-            spec = cluster.ClusterSpec(args.workers, args.cores, args.memory, args.port, args.ui_port)
+            given = {"workers": args.workers, "cores": args.cores, "memory": args.memory, "port": args.port,
+                     "ui_port": args.ui_port}
+            spec = cluster.ClusterSpec(**{k: v for k, v in given.items() if v is not None})
             print("\n".join([*cluster.up(settings, spec), f"submit the stream: {cluster.submit_hint(settings)}"]))
         elif args.action == "down":
             print("\n".join(cluster.down(settings)))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -25,7 +26,7 @@ from pathlib import Path
 
 import psutil
 
-from smartcity.errors import StackError
+from smartcity.errors import ConfigError, StackError
 from smartcity.settings import Settings
 from smartcity.stack import (
     ServiceState,
@@ -53,6 +54,13 @@ class ClusterSpec:
     memory: str = "1g"  # per worker: what its executors may take (an application's executor asks 1g by default)
     port: int = 17077  # the master's; spark://127.0.0.1:<port>
     ui_port: int = 18080  # the master's web UI, whose /json lists the workers
+
+    def __post_init__(self) -> None:
+        if self.workers < 1 or self.cores < 1:
+            raise ConfigError(f"a cluster needs at least one worker of at least one core (got {self.workers} "
+                              f"workers of {self.cores} cores)")
+        if not re.fullmatch(r"[1-9][0-9]*[mg]", self.memory):
+            raise ConfigError(f"worker memory is a size such as 1g or 512m, not {self.memory!r}")
 
 
 @dataclass
@@ -185,8 +193,8 @@ def up(settings: Settings, spec: ClusterSpec = ClusterSpec()) -> list[str]:
         raise
     master = state["master"]
     workers = [state[n] for n in names[1:]]
-    lines.append(f"cluster: {master.address}, {len(workers)} workers ALIVE ({spec.cores} core(s) and {spec.memory} "
-                 f"each); web UI http://{HOST}:{master.ui_port}")
+    lines.append(f"cluster: {master.address}, {len(workers)} workers ALIVE ({_share(spec.cores, spec.memory)} each); "
+                 f"web UI http://{HOST}:{master.ui_port}")
     return lines
 
 
@@ -237,10 +245,14 @@ def status(settings: Settings) -> list[list[str]]:
         elif name == "master":
             health = "running" if master_json(master) else "running, NOT answering"
         else:
-            health = (f"running, ALIVE ({process.cores} core, {process.memory})" if process.port in alive
+            health = (f"running, ALIVE ({_share(process.cores, process.memory)})" if process.port in alive
                       else "running, NOT registered with the master")
         rows.append([name, health, process.address, str(process.pid), process.log])
     return rows or [["master", "stopped", "", "", ""]]
+
+
+def _share(cores: int, memory: str) -> str:
+    return f"{cores} core{'s' if cores > 1 else ''}, {memory}"
 
 
 def running_master(settings: Settings) -> str | None:
