@@ -26,14 +26,17 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from smartcity import contracts
+from smartcity.catalog.query import local_query
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
+from smartcity.marts import MARTS
 from smartcity.settings import Settings, load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
 from smartcity.stack import free_port
+from smartcity.tables import TABLES
 from streaming.job import StreamRun, run_stream
 
 ROOT = Path(__file__).parents[1]
@@ -338,10 +341,6 @@ class HourOutputs:
 
 
 def hour_outputs(settings, partition_key: str) -> HourOutputs:
-    from smartcity.catalog.query import local_query
-    from smartcity.marts import MARTS
-    from smartcity.tables import TABLES
-
     lake, hour = Lake.from_settings(settings), Hour.parse(partition_key)
     paths = [layout.transformed_file(t.name, hour) for t in TABLES] + [layout.mart_file(m.name, hour) for m in MARTS]
     files = {p: lake.read_bytes(lake.path(p)) for p in paths if lake.exists(lake.path(p))}
