@@ -31,12 +31,12 @@ from smartcity.settings import Settings
 from smartcity.stack import (
     ServiceState,
     SparkConnect,
-    _alive,
-    _load_state,
-    _save_state,
-    _stack_dir,
-    _tail,
-    _terminate,
+    alive,
+    load_state,
+    save_state,
+    stack_dir,
+    tail,
+    terminate,
     check_port_free,
     free_port,
 )
@@ -77,7 +77,7 @@ def master_url(port: int) -> str:
 
 
 def _dir(settings: Settings) -> Path:
-    path = _stack_dir(settings) / "cluster"
+    path = stack_dir(settings) / "cluster"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -89,7 +89,7 @@ def work_dir(settings: Settings, worker: str) -> Path:
 
 def processes(settings: Settings) -> dict[str, ClusterProcess]:
     """What `up` started: master first, then the workers."""
-    return _load_state(settings, STATE_FILE, ClusterProcess)
+    return load_state(settings, STATE_FILE, ClusterProcess)
 
 
 def _marker(process: ClusterProcess) -> str:
@@ -157,12 +157,12 @@ def _wait_healthy(state: dict[str, ClusterProcess], timeout_s: float = 90.0) -> 
     deadline = time.monotonic() + timeout_s
     while not {w.port for w in workers} <= alive_worker_ports(master):
         for process in state.values():
-            if not _alive(process, _marker(process)):
-                raise StackError(f"the Spark {process.name} exited at start:\n{_tail(process.log)}")
+            if not alive(process, _marker(process)):
+                raise StackError(f"the Spark {process.name} exited at start:\n{tail(process.log)}")
         if time.monotonic() > deadline:
             missing = [w.name for w in workers if w.port not in alive_worker_ports(master)]
             raise StackError(f"the Spark master at {master.address} did not list {', '.join(missing)} as ALIVE "
-                             f"within {timeout_s:.0f} s:\n{_tail(master.log)}")
+                             f"within {timeout_s:.0f} s:\n{tail(master.log)}")
         time.sleep(0.25)
 
 
@@ -175,21 +175,21 @@ def up(settings: Settings, spec: ClusterSpec = ClusterSpec()) -> list[str]:
     try:
         for name in names:
             current = state.get(name)
-            if current and _alive(current, _marker(current)):
+            if current and alive(current, _marker(current)):
                 lines.append(f"{name}: already running at {current.address} (pid {current.pid})")
                 continue
             began = time.monotonic()
             state[name] = (_start_master(settings, spec) if name == "master"
                            else _start_worker(settings, name, state["master"], spec))
             started.append(name)
-            _save_state(settings, state, STATE_FILE)
+            save_state(settings, state, STATE_FILE)
             lines.append(f"{name}: started at {state[name].address} (pid {state[name].pid}) in "
                          f"{time.monotonic() - began:.1f} s")
         _wait_healthy({n: state[n] for n in names})
     except BaseException:
         for name in reversed(started):
             _stop(state.pop(name))
-        _save_state(settings, state, STATE_FILE)
+        save_state(settings, state, STATE_FILE)
         raise
     master = state["master"]
     workers = [state[n] for n in names[1:]]
@@ -205,7 +205,7 @@ def _stop(process: ClusterProcess) -> None:
         tree = psutil.Process(process.pid).children(recursive=True)
     except psutil.NoSuchProcess:
         tree = []
-    _terminate(process, grace_s=30)
+    terminate(process, grace_s=30)
     _, left = psutil.wait_procs(tree, timeout=10)
     for child in left:
         try:
@@ -223,12 +223,12 @@ def down(settings: Settings) -> list[str]:
     lines = []
     for name in sorted(state, key=lambda n: n == "master"):
         process = state.pop(name)
-        if _alive(process, _marker(process)):
+        if alive(process, _marker(process)):
             _stop(process)
             lines.append(f"{name}: stopped (pid {process.pid})")
         else:
             lines.append(f"{name}: was not running")
-        _save_state(settings, state, STATE_FILE)
+        save_state(settings, state, STATE_FILE)
     return lines
 
 
@@ -236,16 +236,16 @@ def status(settings: Settings) -> list[list[str]]:
     """Rows of (process, state, address, pid, log); a worker is healthy when the master lists it ALIVE."""
     state = processes(settings)
     master = state.get("master")
-    master_up = master is not None and _alive(master, MASTER)
-    alive = alive_worker_ports(master) if master_up else set()
+    master_up = master is not None and alive(master, MASTER)
+    registered = alive_worker_ports(master) if master_up else set()
     rows = []
     for name, process in state.items():
-        if not _alive(process, _marker(process)):
+        if not alive(process, _marker(process)):
             health = "stopped (stale state)"
         elif name == "master":
             health = "running" if master_json(master) else "running, NOT answering"
         else:
-            health = (f"running, ALIVE ({_share(process.cores, process.memory)})" if process.port in alive
+            health = (f"running, ALIVE ({_share(process.cores, process.memory)})" if process.port in registered
                       else "running, NOT registered with the master")
         rows.append([name, health, process.address, str(process.pid), process.log])
     return rows or [["master", "stopped", "", "", ""]]
@@ -258,7 +258,7 @@ def _share(cores: int, memory: str) -> str:
 def running_master(settings: Settings) -> str | None:
     """spark://127.0.0.1:<port> of the cluster `up` started from this folder, if its master runs."""
     master = processes(settings).get("master")
-    return master.address if master and _alive(master, MASTER) else None
+    return master.address if master and alive(master, MASTER) else None
 
 
 def submit_hint(settings: Settings) -> str:

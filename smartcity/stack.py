@@ -46,27 +46,27 @@ class ServiceState:
 
 # -- state file ---------------------------------------------------------------------------------------
 
-def _stack_dir(settings: Settings) -> Path:
+def stack_dir(settings: Settings) -> Path:
     path = settings.home_dir / "stack"
     path.mkdir(parents=True, exist_ok=True)
     return path
 
 
-def _load_state(settings: Settings, file: str = "state.json", kind: type = ServiceState) -> dict[str, ServiceState]:
-    path = _stack_dir(settings) / file
+def load_state(settings: Settings, file: str = "state.json", kind: type = ServiceState) -> dict[str, ServiceState]:
+    path = stack_dir(settings) / file
     if not path.exists():
         return {}
     return {name: kind(**s) for name, s in json.loads(path.read_text()).items()}
 
 
-def _save_state(settings: Settings, state: dict[str, ServiceState], file: str = "state.json") -> None:
-    path = _stack_dir(settings) / file
+def save_state(settings: Settings, state: dict[str, ServiceState], file: str = "state.json") -> None:
+    path = stack_dir(settings) / file
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({n: asdict(s) for n, s in state.items()}, indent=2))
     tmp.replace(path)
 
 
-def _alive(state: ServiceState, marker: str) -> bool:
+def alive(state: ServiceState, marker: str) -> bool:
     """The recorded pid still runs and is the process we started (not a recycled pid)."""
     try:
         proc = psutil.Process(state.pid)
@@ -101,7 +101,7 @@ def _wait_port_closed(port: int, timeout_s: float = 10.0) -> None:
         time.sleep(0.1)
 
 
-def _terminate(state: ServiceState, grace_s: float) -> None:
+def terminate(state: ServiceState, grace_s: float) -> None:
     """SIGTERM the service's process, SIGKILL it after `grace_s`, then wait until its port is closed."""
     try:
         proc = psutil.Process(state.pid)
@@ -115,7 +115,7 @@ def _terminate(state: ServiceState, grace_s: float) -> None:
     _wait_port_closed(state.port)
 
 
-def _tail(path: str, lines: int = 15) -> str:
+def tail(path: str, lines: int = 15) -> str:
     try:
         return "\n".join(Path(path).read_text(errors="replace").splitlines()[-lines:])
     except OSError:
@@ -149,7 +149,7 @@ class Broker:
 
         port = settings.broker_port
         check_port_free(port, "Kafka broker", "SMARTCITY_BROKER_PORT")
-        logfile = _stack_dir(settings) / "broker.log"
+        logfile = stack_dir(settings) / "broker.log"
         url = f"tcp://127.0.0.1:{port}"
         with open(logfile, "ab") as out:
             proc = subprocess.Popen(
@@ -159,7 +159,7 @@ class Broker:
         while True:
             if proc.poll() is not None:
                 raise StackError(f"the Kafka broker exited at start (code {proc.returncode}):\n"
-                                 f"{_tail(str(logfile))}")
+                                 f"{tail(str(logfile))}")
             try:
                 check_broker(settings, timeout_s=1.0)
                 break
@@ -167,7 +167,7 @@ class Broker:
                 if time.monotonic() > deadline:
                     proc.kill()
                     raise StackError(f"the Kafka broker did not answer on {url} within 30 s:\n"
-                                     f"{_tail(str(logfile))}") from None
+                                     f"{tail(str(logfile))}") from None
         return ServiceState(self.name, proc.pid, port, f"127.0.0.1:{port}", str(logfile), time.time())
 
     def healthy(self, settings: Settings, state: ServiceState) -> bool:
@@ -180,7 +180,7 @@ class Broker:
             return False
 
     def stop(self, settings: Settings, state: ServiceState) -> None:
-        _terminate(state, grace_s=10)
+        terminate(state, grace_s=10)
 
 
 # -- PostgreSQL ---------------------------------------------------------------------------------------
@@ -213,7 +213,7 @@ class Postgres:
         return "postgres"
 
     def _data_dir(self, settings: Settings) -> Path:
-        return _stack_dir(settings) / "postgres"
+        return stack_dir(settings) / "postgres"
 
     def _run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         user = POSTGRES_OS_USER if os.geteuid() == 0 else None
@@ -332,7 +332,7 @@ class SparkConnect:
         require_java()
         port = settings.spark_connect_port
         check_port_free(port, "Spark Connect server", "SMARTCITY_SPARK_CONNECT_PORT")
-        logfile = _stack_dir(settings) / "spark-connect.log"
+        logfile = stack_dir(settings) / "spark-connect.log"
         command = self.command(settings)  # first: it puts the workers' interpreter (PYSPARK_PYTHON) in os.environ
         env = dict(os.environ, SPARK_HOME=str(self.spark_home()))
         with open(logfile, "ab") as out:
@@ -343,11 +343,11 @@ class SparkConnect:
         while not self.healthy(settings, state):
             if proc.poll() is not None:
                 raise StackError(f"the Spark Connect server exited at start (code {proc.returncode}):\n"
-                                 f"{_tail(str(logfile))}")
+                                 f"{tail(str(logfile))}")
             if time.monotonic() > deadline:
                 self.stop(settings, state)
                 raise StackError(f"the Spark Connect server did not answer on port {port} within 120 s:\n"
-                                 f"{_tail(str(logfile))}")
+                                 f"{tail(str(logfile))}")
             time.sleep(0.25)
         return state
 
@@ -357,7 +357,7 @@ class SparkConnect:
             return s.connect_ex(("127.0.0.1", state.port)) == 0
 
     def stop(self, settings: Settings, state: ServiceState) -> None:
-        _terminate(state, grace_s=30)  # the JVM's shutdown hooks stop Spark and its Python workers
+        terminate(state, grace_s=30)  # the JVM's shutdown hooks stop Spark and its Python workers
 
 
 SERVICES = (Broker(), Postgres(), SparkConnect())
@@ -369,7 +369,7 @@ SERVICES = (Broker(), Postgres(), SparkConnect())
 def up(settings: Settings) -> list[str]:
     """Start every wanted embedded service that is not running; return what happened, line by line. When one
     fails to start, those this call started are stopped again before the error is raised."""
-    state = _load_state(settings)
+    state = load_state(settings)
     lines, started = [], []
     try:
         for service in SERVICES:
@@ -377,7 +377,7 @@ def up(settings: Settings) -> list[str]:
                 lines.append(f"{service.name}: {service.not_wanted(settings)}, not started")
                 continue
             current = state.get(service.name)
-            if current and _alive(current, service.marker()):
+            if current and alive(current, service.marker()):
                 lines.append(f"{service.name}: already running at {current.address} (pid {current.pid})")
                 continue
             lines.append(_start(service, settings, state))
@@ -385,7 +385,7 @@ def up(settings: Settings) -> list[str]:
     except BaseException:
         for service in reversed(started):
             service.stop(settings, state.pop(service.name))
-            _save_state(settings, state)
+            save_state(settings, state)
         raise
     return lines
 
@@ -393,7 +393,7 @@ def up(settings: Settings) -> list[str]:
 def _start(service, settings: Settings, state: dict[str, ServiceState]) -> str:
     started = time.monotonic()
     state[service.name] = service.start(settings)
-    _save_state(settings, state)
+    save_state(settings, state)
     s = state[service.name]
     return f"{service.name}: started at {s.address} (pid {s.pid}) in {time.monotonic() - started:.1f} s"
 
@@ -401,33 +401,33 @@ def _start(service, settings: Settings, state: dict[str, ServiceState]) -> str:
 def revive_spark_connect(settings: Settings) -> str | None:
     """Start the embedded Spark Connect server again if `up` started it and it has died (it holds no data: the
     runs' sessions are gone either way, and the next run opens a new one). A line saying so, or None."""
-    state, service = _load_state(settings), SparkConnect()
+    state, service = load_state(settings), SparkConnect()
     current = state.get(service.name)
-    if current is None or _alive(current, service.marker()):
+    if current is None or alive(current, service.marker()):
         return None
     return _start(service, settings, state).replace(": started", ": had stopped; started again", 1)
 
 
 def down(settings: Settings) -> list[str]:
     """Stop what `up` started (and only that)."""
-    state = _load_state(settings)
+    state = load_state(settings)
     lines = []
     for service in reversed(SERVICES):
         current = state.pop(service.name, None)
         if current is None:
             continue
-        if _alive(current, service.marker()):
+        if alive(current, service.marker()):
             service.stop(settings, current)
             lines.append(f"{service.name}: stopped (pid {current.pid})")
         else:
             lines.append(f"{service.name}: was not running")
-        _save_state(settings, state)
+        save_state(settings, state)
     return lines or ["nothing to stop: the stack was not started from this folder"]
 
 
 def status(settings: Settings) -> list[list[str]]:
     """Rows of (service, state, address, pid, log)."""
-    state = _load_state(settings)
+    state = load_state(settings)
     rows = []
     for service in SERVICES:
         current = state.get(service.name)
@@ -435,7 +435,7 @@ def status(settings: Settings) -> list[list[str]]:
             rows.append([service.name, service.not_wanted(settings), "", "", ""])
         elif current is None:
             rows.append([service.name, "stopped", "", "", ""])
-        elif not _alive(current, service.marker()):
+        elif not alive(current, service.marker()):
             rows.append([service.name, "stopped (stale state)", current.address, str(current.pid), current.log])
         else:
             health = "running" if service.healthy(settings, current) else "running, NOT answering"
@@ -444,8 +444,8 @@ def status(settings: Settings) -> list[list[str]]:
 
 
 def running_services(settings: Settings) -> set[str]:
-    state = _load_state(settings)
-    return {s.name for s in SERVICES if s.name in state and _alive(state[s.name], s.marker())}
+    state = load_state(settings)
+    return {s.name for s in SERVICES if s.name in state and alive(state[s.name], s.marker())}
 
 
 def retire_checkpoint(settings: Settings) -> Path | None:

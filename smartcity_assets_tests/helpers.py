@@ -64,7 +64,8 @@ def command_env(settings: Settings, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PYSPARK_", "SMARTCITY_", "DAGSTER_"))}
     env.update(SMARTCITY_HOME=str(settings.home_dir), SMARTCITY_BROKER_PORT=str(settings.broker_port),
                SMARTCITY_POSTGRES_PORT=str(settings.postgres_port), SMARTCITY_SPARK_MASTER="local[2]",
-               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port), **extra)
+               SMARTCITY_SPARK_CONNECT_PORT=str(settings.spark_connect_port))
+    env.update(extra)
     return env
 
 
