@@ -65,11 +65,16 @@ def match(latitude, longitude, heading_deg) -> tuple[np.ndarray, np.ndarray]:
     turn = np.abs(((heading[point] - c["segment_heading"][cand] + 540) % 360) - 180)
     near = d <= MATCH_RADIUS_M
     point, cand, d = point[near], cand[near], d[near]
+    if len(point) == 0:
+        return segment, distance
     score = d + np.where(turn[near] > 90, WRONG_WAY_PENALTY_M, 0.0)
-    best = np.lexsort((c["rank"][cand], score, point))  # per fix: lowest score, then lowest segment id
-    first = np.ones(len(best), bool)
-    first[1:] = point[best][1:] != point[best][:-1]
-    winners = best[first]
+    # Per fix, the lowest score, then of equal scores the lowest segment id. `point` is sorted, so each fix's
+    # candidates are one run: minima per run (no sort; a segment is listed once per cell, so one wins).
+    starts = np.flatnonzero(np.r_[True, point[1:] != point[:-1]])
+    run = np.repeat(np.arange(len(starts)), np.diff(np.r_[starts, len(point)]))
+    lowest = score == np.minimum.reduceat(score, starts)[run]
+    rank = np.where(lowest, c["rank"][cand], np.iinfo(np.int64).max)
+    winners = np.flatnonzero(lowest & (rank == np.minimum.reduceat(rank, starts)[run]))
     segment[point[winners]] = c["segment_id"][cand[winners]]
     distance[point[winners]] = np.floor(d[winners] * 10 + 0.5) / 10
     return segment, distance

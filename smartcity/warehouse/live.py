@@ -213,7 +213,9 @@ class _Batch:
         merged["last_event_id"] = merged.last_event_id.fillna("")
         newer = (merged.last_time.isna() | (merged.event_time > merged.last_time)
                  | ((merged.event_time == merged.last_time) & (merged.event_id > merged.last_event_id)))
-        latest = df.sort_values([key, "event_time", "event_id"]).groupby(key).tail(1)
+        # each entity's newest event (by time, then id): sort only the rows at their entity's newest time
+        newest = df[df.event_time == df.groupby(key).event_time.transform("max")]
+        latest = newest.sort_values([key, "event_id"]).groupby(key).tail(1)
         self._merge("entity_clock", ("source", "entity_id"),
                     [(source, getattr(r, key), r.event_time.to_pydatetime(), r.event_id) for r in latest.itertuples()],
                     "source VARCHAR(64), entity_id VARCHAR(256), last_time TIMESTAMPTZ, last_event_id VARCHAR(36)",
