@@ -208,11 +208,12 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
                         aws_access_key_id=aws.keys[ANALYST].access_key,
                         aws_secret_access_key=aws.keys[ANALYST].secret_key,
                         aws_session_token=aws.keys[ANALYST].session_token)
-    tables = {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
-    assert {f"transformed_{t.name}" for t in TABLES} | {f"marts_{m.name}" for m in MARTS} <= tables
-    for table in ("transformed_gps", "raw_gps", "marts_traffic_congestion"):
+    wanted = {a.split("/")[1] for a in run["assets"] if a.startswith("catalog/")} | {f"marts_{m.name}" for m in MARTS}
+    assert {"raw_gps", "transformed_gps", "transformed_gps_matched"} <= wanted
+    assert {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]} == wanted
+    for table in wanted:
         partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=table)["Partitions"]
-        assert [p["Values"] for p in partitions] == [[HOUR.date, str(HOUR.hour)]]
+        assert [p["Values"] for p in partitions] == [[HOUR.date, str(HOUR.hour)]], table
         assert partitions[0]["StorageDescriptor"]["Location"].startswith(f"s3://{BUCKET}/{PREFIX}/")
 
     # the warehouse holds each mart's hour as its lake copy holds it: what Redshift's COPY reads (loader's keys)
@@ -249,15 +250,19 @@ def test_glue_registration_needs_no_create_database_once_it_exists(aws, monkeypa
 
 def test_a_missing_glue_database_is_created_only_where_allowed(aws, monkeypatch):
     lake = f"s3://{BUCKET}/{PREFIX}"
+    aws.client("glue").delete_database(Name=DATABASE)  # not deployed yet
     with aws.acting_as(PIPELINE, monkeypatch):  # missing, and the role may not create it: says how
-        with pytest.raises(AccessDenied, match=r"cannot create the Glue database newdb \(it does not exist yet: "
-                                               r"create it once .*aws glue create-database .*Name=newdb"):
-            GlueCatalog("newdb", lake, "us-east-1", aws.endpoint).register_table(transformed_table(TABLES[0]))
+        with pytest.raises(AccessDenied, match=rf"cannot create the Glue database {DATABASE} \(it does not exist yet: "
+                                               rf"create it once .*aws glue create-database .*Name={DATABASE}`\)"):
+            GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint).register_table(transformed_table(TABLES[0]))
     with aws.acting_as("admin", monkeypatch):  # operator credentials: created, once
-        admin = GlueCatalog("newdb", lake, "us-east-1", aws.endpoint)
+        admin = GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint)
         admin.ensure_database()
         admin.ensure_database()
-        assert admin.glue.get_database(Name="newdb")["Database"]["Name"] == "newdb"
+        assert admin.glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
+    with aws.acting_as(PIPELINE, monkeypatch):
+        assert GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint).register_table(
+            transformed_table(TABLES[0])) == "created"
 
 
 def test_redshift_tables_sort_on_the_partition_columns_and_the_rest_runs_on_postgres(warehouse):
