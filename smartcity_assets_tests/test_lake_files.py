@@ -119,14 +119,14 @@ def test_an_hour_without_files_is_empty_in_its_schema(files, spark):
     assert (read.files, read.rows) == (0, 0)
     got = read.frame.toArrow()
     assert got.num_rows == 0 and got.schema.names == RAW_FILE_SCHEMAS["gps"].names
-    assert transformed_input(spark, files.lake, "gps", HOUR) is None
+    assert transformed_input(spark, files.lake, "gps", [HOUR]) is None
 
 
 def test_a_transformed_hour_reads_in_its_files_schema_and_older_files_lack_new_columns(files, spark):
     table = pa.table({"event_id": ["b", "a", "c"], "speed_kmh": [30.5, None, 12.0],
                       "event_time": pa.array([T0, T0 + timedelta(seconds=1), T0], pa.timestamp("us", tz="UTC"))})
     path = files.write(layout.transformed_file("gps", HOUR), table)
-    read = transformed_input(spark, files.lake, "gps", HOUR)
+    read = transformed_input(spark, files.lake, "gps", [HOUR])
     assert (read.files, read.rows) == (1, 3)
     got = arrow_of(read.frame)
     assert got.schema == files.read([path]).schema.remove_metadata()
@@ -136,6 +136,15 @@ def test_a_transformed_hour_reads_in_its_files_schema_and_older_files_lack_new_c
     old = lake_frame(spark, files.lake, {path: 3}, wider).toArrow().sort_by("event_id")
     assert old.column("zone_id").to_pylist() == [None, None, None]
     assert old.drop_columns(["zone_id"]).to_pylist() == got.to_pylist()
+
+
+def test_hours_of_a_transformed_table_are_one_read_with_a_partition_per_hour(files, spark):
+    tables = {h: pa.table({"event_id": [f"{h}-{i}" for i in range(h)], "n": list(range(h))}) for h in (10, 12)}
+    paths = [files.write(layout.transformed_file("weather", Hour("2026-11-29", h)), t) for h, t in tables.items()]
+    read = transformed_input(spark, files.lake, "weather", [Hour("2026-11-29", h) for h in (10, 11, 12)])
+    assert (read.files, read.rows) == (2, 22)  # hour 11 has no file
+    assert read.frame.rdd.getNumPartitions() == 2
+    assert arrow_of(read.frame).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
 
 
 def test_written_file_is_the_frame_sorted_replaced_whole(files, spark):

@@ -54,22 +54,22 @@ def raw_rows(spark, lake: Lake, source: str, hour: Hour) -> Input:
     return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
 
 
-def transformed_input(spark, lake: Lake, table: str, hour: Hour) -> Input | None:
-    """One hour of a transformed table, None when that hour has no file (its schema and row count come from
-    the file's footer)."""
-    path = lake.path(layout.transformed_file(table, hour))
-    try:
-        footer = lake.parquet_footer(path)
-    except FileNotFoundError:
+def transformed_input(spark, lake: Lake, table: str, hours: list[Hour]) -> Input | None:
+    """Hours of a transformed table in one read (one input partition per hour's file), None when none of them
+    has a file. The schema is the latest hour's (from its footer): an older file without a newer column reads
+    it as NULL."""
+    footers = {}
+    for hour in hours:
+        path = lake.path(layout.transformed_file(table, hour))
+        try:
+            footers[path] = lake.parquet_footer(path)
+        except FileNotFoundError:
+            continue
+    if not footers:
         return None
-    return Input(lake_frame(spark, lake, {path: footer.num_rows}, spark_from_arrow(footer.schema.to_arrow_schema())),
-                 1, footer.num_rows)
-
-
-def transformed_rows(spark, lake: Lake, table: str, hour: Hour):
-    """One hour of a transformed table as a DataFrame, or None when that hour has no data."""
-    found = transformed_input(spark, lake, table, hour)
-    return None if found is None else found.frame
+    schema = spark_from_arrow(list(footers.values())[-1].schema.to_arrow_schema())
+    files = {p: f.num_rows for p, f in footers.items()}
+    return Input(lake_frame(spark, lake, files, schema, rows_per_partition=1), len(files), sum(files.values()))
 
 
 def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input:
@@ -77,7 +77,7 @@ def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input
     hour — empty, in the raw schema, when there is none."""
     if table.source:
         return raw_rows(spark, lake, table.source, hour)
-    found = transformed_input(spark, lake, table.upstream_table, hour)
+    found = transformed_input(spark, lake, table.upstream_table, [hour])
     if found is None:
         schema = spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])
         return Input(lake_frame(spark, lake, {}, schema), 0, 0)
@@ -86,12 +86,6 @@ def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input
 
 def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:
     """Each input table of a mart over the hours its spec reads for `hour` (one DataFrame per table, the hours
-    together), None when none of them has data."""
-    out = {}
-    for spec in mart.inputs:
-        frames = [f for f in (transformed_rows(spark, lake, spec.table, h) for h in spec.hours_of(hour))
-                  if f is not None]
-        out[spec.table] = None
-        for frame in frames:
-            out[spec.table] = frame if out[spec.table] is None else out[spec.table].unionByName(frame)
-    return out
+    together in one read), None when none of them has data."""
+    found = {spec.table: transformed_input(spark, lake, spec.table, spec.hours_of(hour)) for spec in mart.inputs}
+    return {table: None if read is None else read.frame for table, read in found.items()}
