@@ -113,8 +113,9 @@ def connect_server_as(aws: EnforcingAws, role: str, home, monkeypatch):
     with monkeypatch.context() as patched:
         for variable, value in {**aws.keys[role].env(), "AWS_DEFAULT_REGION": "us-east-1"}.items():
             patched.setenv(variable, value)
-        assert [line.split(":")[0] for line in stack.up(settings) if "started at" in line] == ["spark-connect"]
+        started = stack.up(settings)
     try:
+        assert [line.split(":")[0] for line in started if "started at" in line] == ["spark-connect"]
         yield settings
     finally:
         stack.down(settings)

@@ -3,10 +3,11 @@ executors through `pyarrow.fs` — the way the streaming sink writes the raw zon
 local folder and S3 (with an endpoint override for MinIO or moto), with no Hadoop connector (`s3a://` needs
 `hadoop-aws`, which this project cannot ship) and nothing passing through the driver.
 
-Read: the caller names the files (the committed files of a raw hour from the manifests, or a transformed or
-mart file); the planner groups them, in order, into input partitions of at most `rowsPerPartition` rows
-(a file is never split), and each task streams its files' record batches as Arrow, cast to the schema asked
-for (a column an older file lacks reads as NULL).
+Read: the caller names the files (the committed files of a raw hour from the manifests, the files of
+transformed hours); the planner groups them, in order, into input partitions of at most `rowsPerPartition`
+rows (a file is never split), and each task reads its files one at a time (each whole, retried on transient
+errors, a denial reported as such) and hands Spark Arrow batches in the schema asked for (a column an older
+file lacks reads as NULL).
 
     spark.read.format("smartcity_lake_files").schema(schema).options(**lake_options(lake))
          .option("files", json.dumps([[path, rows], ...])).load()
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from pyspark.sql.datasource import (
     DataSource,
@@ -133,7 +134,7 @@ class LakeFilesReader(DataSourceReader):
 class FileWritten(WriterCommitMessage):
     path: str
     rows: int
-    bytes: int = field(default=0)
+    bytes: int
 
 
 class LakeFileWriter(DataSourceArrowWriter):
