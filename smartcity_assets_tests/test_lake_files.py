@@ -1,7 +1,8 @@
 """The lake's files as a Spark data source (`smartcity.spark.lake_files`) on small hand-built files, in a local
-folder and in S3 (a moto server): only committed files are read, one input partition per file or group of files,
-and the rows and schema equal what pyarrow reads from the same files on its own; a written file is the frame's
-rows sorted, replaced whole, and an empty frame still gives a file with the schema."""
+folder and in S3 (a moto server): only committed files are read, one input partition per group of small files or
+share of a large one's row groups, and the rows and schema equal what pyarrow reads from the same files on its
+own; a written file is the frame's rows sorted, replaced whole, and an empty frame still gives a file with the
+schema."""
 
 from __future__ import annotations
 
@@ -36,10 +37,10 @@ class Files:
     def __init__(self, lake: Lake, fs: pafs.FileSystem, root: str):
         self.lake, self.fs, self.root = lake, fs, root
 
-    def write(self, relative: str, table: pa.Table) -> str:
+    def write(self, relative: str, table: pa.Table, row_group_size: int | None = None) -> str:
         path = f"{self.root}/{relative}"
         self.fs.create_dir(path.rsplit("/", 1)[0], recursive=True)
-        pq.write_table(table, path, filesystem=self.fs)
+        pq.write_table(table, path, filesystem=self.fs, row_group_size=row_group_size)
         return path
 
     def read(self, paths: list[str]) -> pa.Table:
@@ -69,11 +70,11 @@ def gps_rows(n: int, first: int) -> pa.Table:
     return pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows], schema=schema)
 
 
-def land(files: Files, batch: int, table: pa.Table, commit: bool = True) -> str:
+def land(files: Files, batch: int, table: pa.Table, commit: bool = True, row_group_size: int | None = None) -> str:
     """A raw GPS file of hour 10 as the streaming sink names it; its manifest when `commit`."""
     relative = (f"{layout.PartitionKey.raw('gps', HOUR).directory}/"
                 f"{layout.data_file_name(STREAM, batch, uuid.uuid4().hex)}")
-    path = files.write(relative, table)
+    path = files.write(relative, table, row_group_size)
     if commit:
         manifests.commit(files.lake, Manifest(STREAM, batch, manifests.now_iso(), [
             DataFile(relative, "raw", "gps", HOUR.date, HOUR.hour, table.num_rows, 0)], []))
@@ -96,22 +97,22 @@ def test_reads_exactly_the_committed_raw_files(files, spark):
     assert got.to_pylist() == want.to_pylist()
 
 
-def test_one_input_partition_per_file_or_group_of_files(files, spark):
+def test_one_input_partition_per_group_of_small_files_or_share_of_a_large_one(files, spark):
     from pyspark.sql import functions as F
 
-    paths = [land(files, b, gps_rows(n, 100 * b)) for b, n in enumerate((4, 4, 3, 9, 2))]
+    # 9 rows in 3 row groups of 3: larger than a partition, so split along its row groups
+    paths = [land(files, b, gps_rows(n, 100 * b), row_group_size=3) for b, n in enumerate((4, 4, 3, 9, 2))]
     sizes = {p: files.read([p]).num_rows for p in paths}
     frame = lake_frame(spark, files.lake, sizes, spark_from_arrow(RAW_FILE_SCHEMAS["gps"]), rows_per_partition=8)
-    assert frame.rdd.getNumPartitions() == 4  # [4, 4] [3] [9: larger than 8, alone] [2]
+    assert frame.rdd.getNumPartitions() == 5  # [4, 4] [3] [9: row group 1] [9: row groups 2, 3] [2]
     tagged = frame.select(F.spark_partition_id().alias("task"), "kafka_offset").toArrow().to_pylist()
     got = {}
     for row in tagged:
         got.setdefault(row["task"], set()).add(row["kafka_offset"])
-    offsets = [set(files.read([p]).column("kafka_offset").to_pylist()) for p in paths]
-    assert sorted(got.values(), key=min) == [offsets[0] | offsets[1], offsets[2], offsets[3], offsets[4]]
-    one_each = lake_frame(spark, files.lake, sizes, spark_from_arrow(RAW_FILE_SCHEMAS["gps"]), rows_per_partition=1)
-    assert one_each.rdd.getNumPartitions() == len(paths)
-    assert arrow_of(one_each).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
+    offsets = [files.read([p]).column("kafka_offset").to_pylist() for p in paths]
+    assert sorted(got.values(), key=min) == [set(offsets[0]) | set(offsets[1]), set(offsets[2]), set(offsets[3][:3]),
+                                             set(offsets[3][3:]), set(offsets[4])]
+    assert arrow_of(frame).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
 
 
 def test_an_hour_without_files_is_empty_in_its_schema(files, spark):
@@ -138,12 +139,12 @@ def test_a_transformed_hour_reads_in_its_files_schema_and_older_files_lack_new_c
     assert old.drop_columns(["zone_id"]).to_pylist() == got.to_pylist()
 
 
-def test_hours_of_a_transformed_table_are_one_read_with_a_partition_per_hour(files, spark):
+def test_hours_of_a_transformed_table_are_one_read(files, spark):
     tables = {h: pa.table({"event_id": [f"{h}-{i}" for i in range(h)], "n": list(range(h))}) for h in (10, 12)}
     paths = [files.write(layout.transformed_file("weather", Hour("2026-11-29", h)), t) for h, t in tables.items()]
     read = transformed_input(spark, files.lake, "weather", [Hour("2026-11-29", h) for h in (10, 11, 12)])
     assert (read.files, read.rows) == (2, 22)  # hour 11 has no file
-    assert read.frame.rdd.getNumPartitions() == 2
+    assert read.frame.rdd.getNumPartitions() == 1  # small files: one task
     assert arrow_of(read.frame).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
 
 

@@ -142,6 +142,15 @@ class Lake:
                   for p in paths]
         return pa.concat_tables(tables, promote_options="default")
 
+    def read_parquet_part(self, path: str, part: int, parts: int) -> pa.Table:
+        """Share `part` of `parts` of a Parquet file's row groups (all of it when `parts` is 1)."""
+        def read() -> pa.Table:
+            with self.fs.open_input_file(path) as f:
+                parquet = pq.ParquetFile(f)
+                groups = parquet.metadata.num_row_groups
+                return parquet.read_row_groups(range(part * groups // parts, (part + 1) * groups // parts))
+        return self._retrying(f"reading {self.relative(path)}", read)
+
     def parquet_rows(self, path: str) -> int:
         """Rows of a Parquet file, from its footer (the data is not read)."""
         return self.parquet_footer(path).num_rows

@@ -30,7 +30,8 @@ def reference_frame(spark, table, *columns):
 def lake_frame(spark, lake: Lake, files: dict[str, int], schema,
                rows_per_partition: int = lake_files.ROWS_PER_PARTITION):
     """The rows of these lake files (path -> rows, in that order) as a DataFrame in `schema` (a Spark
-    StructType), read by the executors: one input partition per file or run of files up to `rows_per_partition`."""
+    StructType), read by the executors: an input partition per run of small files up to `rows_per_partition` rows,
+    a larger file split along its row groups."""
     lake_files.register(spark)
     return (spark.read.format(lake_files.NAME).schema(schema).options(**lake_files.lake_options(lake))
             .option("files", json.dumps(list(files.items())))
@@ -55,8 +56,7 @@ def raw_rows(spark, lake: Lake, source: str, hour: Hour) -> Input:
 
 
 def transformed_input(spark, lake: Lake, table: str, hours: list[Hour]) -> Input | None:
-    """Hours of a transformed table in one read (one input partition per hour's file), None when none of them
-    has a file. The schema is the latest hour's (from its footer): an older file without a newer column reads
+    """Hours of a transformed table in one read, None when none of them has a file. The schema is the latest hour's (from its footer): an older file without a newer column reads
     it as NULL."""
     footers = {}
     for hour in hours:
@@ -69,7 +69,7 @@ def transformed_input(spark, lake: Lake, table: str, hours: list[Hour]) -> Input
         return None
     schema = spark_from_arrow(list(footers.values())[-1].schema.to_arrow_schema())
     files = {p: f.num_rows for p, f in footers.items()}
-    return Input(lake_frame(spark, lake, files, schema, rows_per_partition=1), len(files), sum(files.values()))
+    return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
 
 
 def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input:

@@ -5,9 +5,9 @@ local folder and S3 (with an endpoint override for MinIO or moto), with no Hadoo
 
 Read: the caller names the files (the committed files of a raw hour from the manifests, the files of
 transformed hours); the planner groups them, in order, into input partitions of at most `rowsPerPartition`
-rows (a file is never split), and each task reads its files one at a time (each whole, retried on transient
-errors, a denial reported as such) and hands Spark Arrow batches in the schema asked for (a column an older
-file lacks reads as NULL).
+rows (a larger file is split along its row groups), and each task reads its files one at a time (retried on
+transient errors, a denial reported as such) and hands Spark Arrow batches in the schema asked for (a column an
+older file lacks reads as NULL).
 
     spark.read.format("smartcity_lake_files").schema(schema).options(**lake_options(lake))
          .option("files", json.dumps([[path, rows], ...])).load()
@@ -41,7 +41,9 @@ from pyspark.sql.datasource import (
 
 NAME = "smartcity_lake_files"
 BATCH_ROWS = 65_536  # rows per Arrow batch handed to Spark
-ROWS_PER_PARTITION = 1_000_000  # a raw hour has a file per micro-batch: group them into tasks of this many rows
+# rows per task: a raw hour's small files (one per micro-batch) are grouped up to this, a larger file is split
+# along its row groups (the lake writes 256k-row groups), so an hour of 1M rows is read by 4 tasks
+ROWS_PER_PARTITION = 256 * 1024
 
 
 def register(spark) -> None:
@@ -69,18 +71,25 @@ def _lake(options):
                 RetryPolicy(int(o.get("lakeretries", 3)), float(o.get("lakeretrybackoffs", 1.0))))
 
 
-def plan(files: list[tuple[str, int]], rows_per_partition: int) -> list[list[str]]:
-    """Files (path, rows) in order, grouped into consecutive runs of at most `rows_per_partition` rows (a
-    larger file is a group of its own); always at least one group, empty when there are no files."""
-    groups: list[list[str]] = [[]]
+def plan(files: list[tuple[str, int]], rows_per_partition: int) -> list[list[tuple[str, int, int]]]:
+    """Files (path, rows) in order, as input partitions of about `rows_per_partition` rows: small files
+    grouped in runs, a larger file split into `parts` pieces along its row groups — each piece (path, part,
+    parts). Always at least one partition, empty when there are no files."""
+    groups: list[list[tuple[str, int, int]]] = [[]]
     rows = 0
     for path, n in files:
+        parts = max(1, -(-n // rows_per_partition))
+        if parts > 1:
+            groups += [[(path, part, parts)] for part in range(parts)]
+            groups.append([])
+            rows = 0
+            continue
         if groups[-1] and rows + n > rows_per_partition:
             groups.append([])
             rows = 0
-        groups[-1].append(path)
+        groups[-1].append((path, 0, 1))
         rows += n
-    return groups
+    return [g for g in groups if g] or [[]]
 
 
 class LakeFiles(DataSource):
@@ -107,24 +116,24 @@ class LakeFiles(DataSource):
 
 @dataclass
 class FileGroup(InputPartition):
-    paths: list[str]
+    pieces: list[tuple[str, int, int]]  # (path, part, parts): that share of the file's row groups
 
 
 class LakeFilesReader(DataSourceReader):
-    def __init__(self, lake, schema, groups: list[list[str]]):
+    def __init__(self, lake, schema, groups: list[list[tuple[str, int, int]]]):
         self.lake, self.schema, self.groups = lake, schema, groups
 
     def partitions(self) -> list[FileGroup]:
-        return [FileGroup(paths) for paths in self.groups]
+        return [FileGroup(pieces) for pieces in self.groups]
 
     def read(self, partition: FileGroup) -> Iterator:
-        """Each file whole (retried on transient errors, a denial named), as batches in the schema asked for."""
+        """Each piece (retried on transient errors, a denial named), as batches in the schema asked for."""
         import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema
 
         target = to_arrow_schema(self.schema, timezone="UTC")  # exactly what Spark expects back
-        for path in partition.paths:
-            table = self.lake.read_parquet([path])
+        for path, part, parts in partition.pieces:
+            table = self.lake.read_parquet_part(path, part, parts)
             columns = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
                        for f in target]  # a column an older file lacks reads as NULL
             yield from pa.table(columns, names=target.names).cast(target).to_batches(max_chunksize=BATCH_ROWS)
