@@ -158,6 +158,11 @@ def test_written_file_is_the_frame_sorted_replaced_whole(files, spark):
     want = sorted(rows, key=lambda r: (r["event_time"], r["event_id"]))
     assert written.to_pylist() == [{k: r[k] for k in written.schema.names} for r in want]
     assert pq.ParquetFile(path, filesystem=files.fs).metadata.num_row_groups == 1  # one file, one task
+    cached = frame.cache()
+    cached.count()  # computed and cached, as the transformed asset's checks leave it: written without a shuffle
+    write_sorted(cached, files.lake, path)
+    assert files.read([path]).to_pylist() == written.to_pylist()
+    cached.unpersist()
     write_sorted(frame.where("n >= 30"), files.lake, path)  # a recomputation replaces the file whole
     assert sorted(files.read([path]).column("n").to_pylist()) == list(range(30, 40))
     write_sorted(frame.where("n < 0"), files.lake, path)  # an hour without rows: a file that says so

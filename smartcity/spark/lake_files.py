@@ -12,10 +12,11 @@ older file lacks reads as NULL).
     spark.read.format("smartcity_lake_files").schema(schema).options(**lake_options(lake))
          .option("files", json.dumps([[path, rows], ...])).load()
 
-Write: one task (`frame.repartition(1)`) sorts its rows and writes one Parquet file at `path` with one atomic
-replace (a local rename, a single S3 object PUT), so readers see the old file or the new one, and a retried
-task writes the same bytes again; the driver's commit writes the empty file when the frame had no rows (no
-task ran) and checks that exactly one task wrote. See docs/architecture.md for why there is no staging area.
+Write: one task (the frame in one partition: `smartcity.spark.transform.write_sorted`) sorts its rows and writes
+one Parquet file at `path` with one atomic replace (a local rename, a single S3 object PUT), so readers see the
+old file or the new one, and a retried task writes the same bytes again; the driver's commit writes the empty
+file when the frame had no rows (no task ran) and checks that exactly one task wrote. See docs/architecture.md
+for why there is no staging area.
 
     frame.repartition(1).write.format("smartcity_lake_files").mode("overwrite").options(**lake_options(lake))
          .option("path", path).option("sortBy", "event_time,event_id").save()
@@ -170,8 +171,8 @@ class LakeFileWriter(DataSourceArrowWriter):
 
     def commit(self, messages: list, batchId: int = 0) -> None:
         written = [m for m in messages if m is not None]
-        if len(written) > 1:  # two tasks replaced the same file: the caller forgot repartition(1)
-            raise ValueError(f"{len(written)} tasks wrote {self.path}: write one partition (frame.repartition(1))")
+        if len(written) > 1:  # two tasks replaced the same file: the caller did not hand it one partition
+            raise ValueError(f"{len(written)} tasks wrote {self.path}: write one partition (write_sorted does)")
         if not written:  # no rows, no task: the hour is empty, and its file says so
             self._write(self._arrow_schema().empty_table())
 

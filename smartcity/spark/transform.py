@@ -33,9 +33,14 @@ def collect_sorted(frame) -> pa.Table:
 
 def write_sorted(frame, lake, path: str) -> None:
     """Replace the lake file at `path` with the frame's rows in `ORDER`, written by one task on the executors
-    (`smartcity.spark.lake_files`): no row passes through the driver, and the file is replaced whole."""
+    (`smartcity.spark.lake_files`): no row passes through the driver, and the file is replaced whole. A cached
+    frame that was computed already (the transformed asset runs its checks first) reaches that task without a
+    shuffle (`coalesce(1)` reads the cached blocks); any other frame is shuffled to it, so that computing the
+    frame keeps all its tasks."""
     from smartcity.spark import lake_files
 
     lake_files.register(frame.sparkSession)
-    (frame.repartition(1).write.format(lake_files.NAME).mode("overwrite").options(**lake_files.lake_options(lake))
+    level = frame.storageLevel
+    one = frame.coalesce(1) if level.useMemory or level.useDisk else frame.repartition(1)
+    (one.write.format(lake_files.NAME).mode("overwrite").options(**lake_files.lake_options(lake))
      .option("path", path).option("sortBy", ",".join(ORDER)).save())

@@ -44,14 +44,15 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
             hours = hours_of(context)  # one, or a range (a backfill)
             totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
             for hour in hours:
-                # Two Spark jobs per hour whatever the data: one task writes the sorted file (the executors read
-                # the committed input files and write; no row passes through this process), then every check in
-                # one aggregation over the cached rows (plus a small one per failing check, for a sample).
+                # Two Spark jobs per hour whatever the data: every check in one aggregation, which also caches the
+                # rows (plus a small job per failing check, for a sample), then one task writes the sorted file
+                # from the cached rows. The executors read the committed input files and write the result: no row
+                # passes through this process.
                 read = table_input(spark, store, table, hour)
                 result = transform(spark, read.frame, table).cache()
+                outcomes.append(evaluate(result, table, hour))
                 path = store.path(layout.transformed_file(table.name, hour))
                 write_sorted(result, store, path)
-                outcomes.append(evaluate(result, table, hour))
                 result.unpersist()
                 rows, size = store.parquet_rows(path), store.size(path)
                 totals["bytes"] += size
