@@ -1,6 +1,7 @@
 """Lake I/O benchmark: one transformed GPS hour (~1M rows) read and written through the lake by Spark.
 
-In one run, on one local Spark session, each case `--repeat` times after a warm-up (medians printed):
+In one run, on one local Spark session, each case `--repeat` times after a warm-up, the cases taking turns
+(medians printed):
 
     baseline   spark.read.parquet on the local folder (Spark's own Parquet reader, no Hadoop S3 connector exists
                here), collected to the driver and sorted in Arrow, written by the driver: what the assets did
@@ -75,14 +76,18 @@ def gps_hour(rows: int) -> pa.Table:
     return pa.table(columns).select(schema.names).cast(schema)
 
 
-def timed(what, repeat: int) -> float:
-    what()  # warm-up: Python workers, JIT
-    times = []
+def timed(cases: dict, repeat: int) -> dict[str, float]:
+    """Median seconds of each case; the cases take turns (a, b, c, a, b, c, ...), so a change in the machine's
+    load during the run falls on all of them alike."""
+    for what in cases.values():
+        what()  # warm-up: Python workers, JIT
+    times: dict[str, list[float]] = {name: [] for name in cases}
     for _ in range(repeat):
-        start = time.perf_counter()
-        what()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
+        for name, what in cases.items():
+            start = time.perf_counter()
+            what()
+            times[name].append(time.perf_counter() - start)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def touch_all(frame) -> None:
@@ -136,12 +141,11 @@ def main() -> None:
                 frame.unpersist()
             return run
 
-        results = {"baseline (spark.read.parquet, driver write), local": (timed(baseline_read, args.repeat),
-                                                                       timed(baseline_cycle, args.repeat)),
-                   "data source + executor write, local": (timed(read(local), args.repeat),
-                                                          timed(cycle(local), args.repeat)),
-                   "data source + executor write, S3 (moto)": (timed(read(s3), args.repeat),
-                                                              timed(cycle(s3), args.repeat))}
+        names = ("baseline (spark.read.parquet, driver write), local", "data source + executor write, local",
+                 "data source + executor write, S3 (moto)")
+        reads = timed(dict(zip(names, (baseline_read, read(local), read(s3)))), args.repeat)
+        cycles = timed(dict(zip(names, (baseline_cycle, cycle(local), cycle(s3)))), args.repeat)
+        results = {name: (reads[name], cycles[name]) for name in names}
         for lake in (local, s3):  # the written file is the hour, sorted
             assert lake.parquet_rows(lake.path(target)) == args.rows
         base_read, base_cycle = next(iter(results.values()))
