@@ -117,10 +117,7 @@ class SparkResource(PySparkResource):
 def resources_for(settings: Settings) -> dict:
     """The resources of a deployment: the lake and Spark from the settings; catalog and warehouse by
     `SMARTCITY_ENV` (embedded: DuckDB + PostgreSQL; aws: Glue + Redshift)."""
-    conf = spark_conf(settings)
     if settings.env == "aws":
-        # On EMR / a cluster the executors read the lake with their instance profile; S3 through s3a.
-        conf["spark.hadoop.fs.s3a.aws.credentials.provider"] = "com.amazonaws.auth.DefaultAWSCredentialsProviderChain"
         catalog = CatalogResource(kind="glue", lake_uri=settings.lake, database=settings.glue_database,
                                   region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
         warehouse = WarehouseResource(kind="redshift", url=dg.EnvVar("SMARTCITY_WAREHOUSE_URL"),
@@ -128,7 +125,9 @@ def resources_for(settings: Settings) -> dict:
     else:
         catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
         warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
-    spark = SparkResource(spark_config=conf, remote=settings.spark_connect_url)
+    # Spark reads and writes the lake through pyarrow on its executors (smartcity.spark.lake_files), with the
+    # credentials of their environment (instance profile / role): no Hadoop S3 connector, no S3 settings here.
+    spark = SparkResource(spark_config=spark_conf(settings), remote=settings.spark_connect_url)
     return {"lake": LakeResource.from_settings(settings), "pyspark": spark,
             "catalog": catalog, "warehouse": warehouse}
 

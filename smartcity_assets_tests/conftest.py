@@ -14,6 +14,10 @@ os.environ.setdefault("AWS_ACCESS_KEY_ID", "testing")
 os.environ.setdefault("AWS_SECRET_ACCESS_KEY", "testing")
 os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
 
+from smartcity_assets_tests.athena_protocol import athena_json_protocol  # noqa: E402
+
+athena_json_protocol()  # Athena on moto (see its module), before any test creates a client
+
 from smartcity import stack  # noqa: E402
 from smartcity_assets_tests.helpers import embedded_settings, running_broker, temporary_database  # noqa: E402
 

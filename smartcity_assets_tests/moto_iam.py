@@ -5,7 +5,10 @@ moto authorizes S3 calls against bucket and object ARNs, but calls to every othe
 resource "*", so a policy scoped to one Glue database or one Athena workgroup would be denied everything.
 `scoped_authorization` teaches it what AWS does: a Glue call is authorized against the catalog, the
 database and the table ARNs it touches (all three must be allowed — AWS Glue docs, "Specifying AWS Glue
-resource ARNs"), an Athena call against its workgroup's ARN. Nothing else of moto is changed.
+resource ARNs"), an Athena call against its workgroup's ARN. And moto 5.2.6 authorizes some S3 calls under
+their API's name (s3:ListObjectsV2, s3:HeadObject, ...), which no policy grants: they are authorized under the
+IAM action AWS checks for them (s3:ListBucket, s3:GetObject, ... — "Amazon S3 API operations and the
+permissions they need" in the S3 docs). Nothing else of moto is changed.
 """
 
 from __future__ import annotations
@@ -22,11 +25,13 @@ import requests
 from moto.athena.responses import AthenaResponse
 from moto.core.authorization import ActionAuthenticatorMixin
 from moto.glue.responses import GlueResponse
+from moto.iam.access_control import S3IAMRequest
 from moto.server import ThreadedMotoServer
 
 from smartcity.stack import free_port
 
 ADMIN = "admin"
+
 
 
 def _glue_resources(response) -> list[str]:
@@ -59,8 +64,24 @@ def _athena_resources(response) -> list[str]:
     return [f"arn:aws:athena:{response.region}:{response.current_account}:workgroup/{workgroup or 'primary'}"]
 
 
+# S3 API operations moto names as actions -> the IAM action AWS authorizes them with
+S3_IAM_ACTIONS = {"ListObjectsV2": "ListBucket", "ListObjects": "ListBucket", "HeadBucket": "ListBucket",
+                  "HeadObject": "GetObject", "CreateMultipartUpload": "PutObject", "UploadPart": "PutObject",
+                  "CompleteMultipartUpload": "PutObject", "ListObjectVersions": "ListBucketVersions",
+                  "DeleteObjects": "DeleteObject"}
+
+
 def scoped_authorization(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Authorize Glue and Athena calls against their resource ARNs instead of "*"."""
+    """Authorize Glue and Athena calls against their resource ARNs instead of "*", S3 calls under their IAM
+    action."""
+    check = S3IAMRequest.check_action_permitted
+
+    def check_s3(self, resource: str) -> None:
+        service, _, operation = self._action.partition(":")
+        self._action = f"{service}:{S3_IAM_ACTIONS.get(operation, operation)}"
+        check(self, resource)
+
+    monkeypatch.setattr(S3IAMRequest, "check_action_permitted", check_s3)
     for response_class, resources in ((GlueResponse, _glue_resources), (AthenaResponse, _athena_resources)):
         def authorize(self, resource: str = "*", _resources=resources) -> None:
             for arn in _resources(self):

@@ -129,7 +129,8 @@ def running_platform(home: Path):
             athena = aws.client("athena")
             for workgroup in ("smartcity", "other"):
                 athena.create_work_group(Name=workgroup, Configuration={})
-            aws.client("glue").create_database(DatabaseInput={"Name": "other_db"})
+            for database in ("smartcity", "other_db"):  # created once at deployment (the roles cannot)
+                aws.client("glue").create_database(DatabaseInput={"Name": database})
             aws.create_admin()
             for role in (WRITER, PIPELINE, LOADER, ANALYST):
                 aws.create_role(role, home / "policies")
@@ -183,6 +184,7 @@ def test_policies_are_scoped_never_wildcard_and_never_delete(tmp_path):
             assert statement["Effect"] == "Allow" and statement["Resource"] != "*"
             assert all(":*" not in a and a != "*" for a in statement["Action"]), statement
             assert "s3:DeleteObject" not in statement["Action"]  # no role deletes lake data
+            assert "glue:CreateDatabase" not in statement["Action"]  # the database is created at deployment
             for resource in statement["Resource"]:
                 assert resource.startswith(("arn:aws:s3:::city-lake", "arn:aws:glue:us-east-1:123456789012:",
                                             "arn:aws:athena:us-east-1:123456789012:workgroup/smartcity"))
@@ -222,7 +224,7 @@ def test_streaming_writer_appends_raw_zone_and_nothing_else(platform, caplog):
             lake.delete(raw_file)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/raw/")):
             lake.read_parquet([raw_file])
-        with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database smartcity")):
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Glue database smartcity")):
             p.glue().ensure_database()
     assert committed_rows(p) == rows
 
@@ -255,7 +257,7 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
             lake.delete(raw_file)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/quarantine/")):
             lake.read_bytes(lake.path(next(f.path for f in found[0].files if f.zone == "quarantine")))
-        with pytest.raises(AccessDenied, match=DENIED.format("create the Glue database other_db")):
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Glue database other_db")):
             p.glue("other_db").register_table(transformed_table(TABLES[0]))
 
         # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
@@ -268,7 +270,7 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
     (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
     error = failure.step_failure_data.error.cause  # Dagster wraps what the asset raised
     assert error.cls_name == "AccessDenied" and error.cause is None  # no botocore error chained below it
-    assert "cannot create the Glue database other_db" in error.message and "lack permission" in error.message
+    assert "cannot read the Glue database other_db" in error.message and "lack permission" in error.message
 
 
 def test_warehouse_loader_reads_only_the_marts(platform):
@@ -301,7 +303,7 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
         with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table other_db")):
             p.glue("other_db").partitions("anything")
         analyst = "as arn:aws:sts::123456789012:assumed-role/smartcity-analyst"
-        with pytest.raises(AccessDenied, match=DENIED.format(f"create the Glue database smartcity .*{analyst}")):
+        with pytest.raises(AccessDenied, match=DENIED.format(f"create or update the Glue table smartcity.*{analyst}")):
             p.glue().register_table(transformed_table(TABLES[0]))
         # (moto does not evaluate the s3:prefix condition on listing, so the manifest read is what fails here)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/_manifests/raw/")):

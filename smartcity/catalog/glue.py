@@ -35,6 +35,7 @@ class GlueCatalog:
         import boto3  # here, not at import: the embedded deployment never loads it
 
         self.glue = boto3.client("glue", region_name=region, endpoint_url=endpoint_url)
+        self._database_exists = False
 
     def _columns(self, columns) -> list[dict]:
         return [{"Name": c.name, "Type": c.type, "Comment": c.comment} for c in columns]
@@ -43,13 +44,32 @@ class GlueCatalog:
         serde = SYMLINK_SERDE if table.symlinks else PARQUET_SERDE
         return {**serde, "Columns": self._columns(table.columns), "Location": f"{self.lake_uri}/{location}/"}
 
-    @reports_denials("create the Glue database", lambda self: self.database)
     def ensure_database(self) -> None:
+        """Make sure the database exists: look first (glue:GetDatabase), create it only when it is missing. A
+        deployment creates it once, so the role that registers tables needs no glue:CreateDatabase; without that
+        permission a missing database is an AccessDenied that says how to create it. Checked once per client."""
+        if self._database_exists:
+            return
+        try:
+            self._get_database()
+        except ClientError as exc:
+            if exc.response["Error"]["Code"] != "EntityNotFoundException":
+                raise
+            self._create_database()
+        self._database_exists = True
+
+    @reports_denials("read the Glue database", lambda self: self.database)
+    def _get_database(self) -> None:
+        self.glue.get_database(Name=self.database)
+
+    @reports_denials("create the Glue database", lambda self: f"{self.database} (it does not exist yet: create it "
+                     f"once with operator credentials, `aws glue create-database --database-input Name={self.database}`)")
+    def _create_database(self) -> None:
         try:
             self.glue.create_database(DatabaseInput={"Name": self.database,
                                                      "Description": "smartcity lakehouse (raw, transformed, marts)"})
         except ClientError as exc:
-            if exc.response["Error"]["Code"] != "AlreadyExistsException":
+            if exc.response["Error"]["Code"] != "AlreadyExistsException":  # created meanwhile by someone else
                 raise
 
     @reports_denials("create or update the Glue table", lambda self, table: f"{self.database}.{table.name}")

@@ -142,12 +142,29 @@ class Lake:
                   for p in paths]
         return pa.concat_tables(tables, promote_options="default")
 
+    def read_parquet_part(self, path: str, part: int, parts: int) -> pa.Table:
+        """Share `part` of `parts` of a Parquet file's row groups (all of it when `parts` is 1)."""
+        def read() -> pa.Table:
+            with self.fs.open_input_file(path) as f:
+                parquet = pq.ParquetFile(f)
+                groups = parquet.metadata.num_row_groups
+                return parquet.read_row_groups(range(part * groups // parts, (part + 1) * groups // parts))
+        return self._retrying(f"reading {self.relative(path)}", read)
+
     def parquet_rows(self, path: str) -> int:
         """Rows of a Parquet file, from its footer (the data is not read)."""
-        def rows() -> int:
+        return self.parquet_footer(path).num_rows
+
+    def parquet_footer(self, path: str) -> pq.FileMetaData:
+        """The footer of a Parquet file: rows, schema, row groups (the data is not read)."""
+        def footer() -> pq.FileMetaData:
             with self.fs.open_input_file(path) as f:
-                return pq.ParquetFile(f).metadata.num_rows
-        return self._retrying(f"reading the footer of {self.relative(path)}", rows)
+                return pq.ParquetFile(f).metadata
+        return self._retrying(f"reading the footer of {self.relative(path)}", footer)
+
+    def size(self, path: str) -> int:
+        """Bytes of one object."""
+        return self._retrying(f"checking {self.relative(path)}", lambda: self.fs.get_file_info(path).size)
 
     def list_dir(self, path: str, recursive: bool = False) -> list[pafs.FileInfo]:
         """Files below `path` (empty if it does not exist), in name order."""

@@ -31,9 +31,11 @@ TRANSFORMED, MARTS, REPORT = layout.TRANSFORMED, layout.MARTS, layout.REPORT  # 
 _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.()=-]+(/[A-Za-z0-9!_.()=-]+)*$")  # no wildcard may widen a policy
 
-GLUE_PIPELINE = ["glue:GetDatabase", "glue:CreateDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable",
-                 "glue:UpdateTable", "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition",
-                 "glue:CreatePartition", "glue:BatchCreatePartition", "glue:UpdatePartition"]
+# No glue:CreateDatabase: the database is created once at deployment (docs/security.md); the catalog looks
+# before it creates (`GlueCatalog.ensure_database`).
+GLUE_PIPELINE = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
+                 "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition",
+                 "glue:BatchCreatePartition", "glue:UpdatePartition"]
 GLUE_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
              "glue:BatchGetPartition"]
 ATHENA_QUERY = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",

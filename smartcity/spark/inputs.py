@@ -1,9 +1,12 @@
 """What a batch computation reads, as Spark DataFrames: the committed raw files of a source's hour (only files
 a commit manifest names), hours of transformed tables, and the city's reference tables. Every read of the
-lake by Spark goes through here."""
+lake by Spark goes through here, and through the `smartcity_lake_files` data source (`smartcity.spark.lake_files`):
+the executors read the files through pyarrow (a local folder or S3 alike); the driver only plans which files
+(manifests, footers)."""
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 
 from smartcity.lake import Lake, layout
@@ -11,6 +14,7 @@ from smartcity.lake.layout import Hour, PartitionKey
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
 from smartcity.marts.spec import Mart
+from smartcity.spark import lake_files
 from smartcity.spark.types import spark_from_arrow
 from smartcity.tables import TransformedTable
 
@@ -23,8 +27,15 @@ def reference_frame(spark, table, *columns):
     return F.broadcast(frame.select(*columns) if columns else frame)
 
 
-def _spark_paths(lake: Lake, paths: list[str]) -> list[str]:
-    return [("s3a://" + p) if lake.is_s3 else p for p in paths]
+def lake_frame(spark, lake: Lake, files: dict[str, int], schema,
+               rows_per_partition: int = lake_files.ROWS_PER_PARTITION):
+    """The rows of these lake files (path -> rows, in that order) as a DataFrame in `schema` (a Spark
+    StructType), read by the executors: an input partition per run of small files up to `rows_per_partition` rows,
+    a larger file split along its row groups."""
+    lake_files.register(spark)
+    return (spark.read.format(lake_files.NAME).schema(schema).options(**lake_files.lake_options(lake))
+            .option("files", json.dumps(list(files.items())))
+            .option("rowsPerPartition", str(rows_per_partition)).load())
 
 
 @dataclass(frozen=True)
@@ -41,17 +52,24 @@ def raw_rows(spark, lake: Lake, source: str, hour: Hour) -> Input:
     """The committed raw rows of one source's hour."""
     files = LakeReader(lake).committed(PartitionKey.raw(source, hour))
     schema = spark_from_arrow(RAW_FILE_SCHEMAS[source])
-    if not files:
-        return Input(spark.createDataFrame([], schema=schema), 0, 0)
-    return Input(spark.read.schema(schema).parquet(*_spark_paths(lake, list(files))), len(files), sum(files.values()))
+    return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
 
 
-def transformed_rows(spark, lake: Lake, table: str, hour: Hour):
-    """One hour of a transformed table as a DataFrame, or None when that hour has no data."""
-    path = lake.path(layout.transformed_file(table, hour))
-    if not lake.exists(path):
+def transformed_input(spark, lake: Lake, table: str, hours: list[Hour]) -> Input | None:
+    """Hours of a transformed table in one read, None when none of them has a file. The schema is the latest hour's (from its footer): an older file without a newer column reads
+    it as NULL."""
+    footers = {}
+    for hour in hours:
+        path = lake.path(layout.transformed_file(table, hour))
+        try:
+            footers[path] = lake.parquet_footer(path)
+        except FileNotFoundError:
+            continue
+    if not footers:
         return None
-    return spark.read.parquet(*_spark_paths(lake, [path]))
+    schema = spark_from_arrow(list(footers.values())[-1].schema.to_arrow_schema())
+    files = {p: f.num_rows for p, f in footers.items()}
+    return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
 
 
 def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input:
@@ -59,21 +77,15 @@ def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input
     hour — empty, in the raw schema, when there is none."""
     if table.source:
         return raw_rows(spark, lake, table.source, hour)
-    rows = transformed_rows(spark, lake, table.upstream_table, hour)
-    if rows is None:
-        return Input(spark.createDataFrame([], schema=spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])), 0, 0)
-    path = lake.path(layout.transformed_file(table.upstream_table, hour))
-    return Input(rows, 1, lake.parquet_rows(path))
+    found = transformed_input(spark, lake, table.upstream_table, [hour])
+    if found is None:
+        schema = spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])
+        return Input(lake_frame(spark, lake, {}, schema), 0, 0)
+    return found
 
 
 def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:
     """Each input table of a mart over the hours its spec reads for `hour` (one DataFrame per table, the hours
-    together), None when none of them has data."""
-    out = {}
-    for spec in mart.inputs:
-        frames = [f for f in (transformed_rows(spark, lake, spec.table, h) for h in spec.hours_of(hour))
-                  if f is not None]
-        out[spec.table] = None
-        for frame in frames:
-            out[spec.table] = frame if out[spec.table] is None else out[spec.table].unionByName(frame)
-    return out
+    together in one read), None when none of them has data."""
+    found = {spec.table: transformed_input(spark, lake, spec.table, spec.hours_of(hour)) for spec in mart.inputs}
+    return {table: None if read is None else read.frame for table, read in found.items()}

@@ -1,5 +1,6 @@
 """A transformed table's hour from its input rows: deduplicated on event_id (the first Kafka offset wins),
-enriched, in the table's column order; collected sorted — so the same input always gives the same file."""
+enriched, in the table's column order; written sorted as one file by one task on the executors (or collected
+sorted) — so the same input always gives the same file."""
 
 from __future__ import annotations
 
@@ -28,3 +29,18 @@ def collect_sorted(frame) -> pa.Table:
     an hour fits in memory anyway (it is written as one file), and a global sort in Spark costs two extra jobs
     (sampling the range bounds, then the shuffle)."""
     return frame.toArrow().sort_by([(c, "ascending") for c in ORDER])
+
+
+def write_sorted(frame, lake, path: str) -> None:
+    """Replace the lake file at `path` with the frame's rows in `ORDER`, written by one task on the executors
+    (`smartcity.spark.lake_files`): no row passes through the driver, and the file is replaced whole. A cached
+    frame that was computed already (the transformed asset runs its checks first) reaches that task without a
+    shuffle (`coalesce(1)` reads the cached blocks); any other frame is shuffled to it, so that computing the
+    frame keeps all its tasks."""
+    from smartcity.spark import lake_files
+
+    lake_files.register(frame.sparkSession)
+    level = frame.storageLevel
+    one = frame.coalesce(1) if level.useMemory or level.useDisk else frame.repartition(1)
+    (one.write.format(lake_files.NAME).mode("overwrite").options(**lake_files.lake_options(lake))
+     .option("path", path).option("sortBy", ",".join(ORDER)).save())

@@ -2,7 +2,8 @@
 
 Each partition is recomputed from exactly the committed raw files of that hour (or the upstream table's hour),
 checked, and written as one Parquet file that replaces the previous one atomically; rows are sorted, so
-materializing a partition twice gives the same file.
+materializing a partition twice gives the same file. Spark's executors read and write the lake
+(`smartcity.spark.lake_files`); this process only plans and reads footers.
 """
 
 
@@ -11,7 +12,7 @@ import dagster as dg
 from smartcity.lake import layout
 from smartcity.quality.spark_checks import evaluate
 from smartcity.spark.inputs import table_input
-from smartcity.spark.transform import collect_sorted, transform
+from smartcity.spark.transform import transform, write_sorted
 from smartcity.tables import TABLES, TransformedTable
 from smartcity_assets.defs.transformed.checks import check_result, check_specs
 from smartcity_assets.keys import TRANSFORMED, raw_key, transformed_key
@@ -43,21 +44,23 @@ def build_transformed(table: TransformedTable) -> dg.AssetsDefinition:
             hours = hours_of(context)  # one, or a range (a backfill)
             totals, outcomes, path = {"rows": 0, "input_rows": 0, "files": 0, "bytes": 0}, [], None
             for hour in hours:
-                # Two Spark jobs per hour whatever the data: collect the rows, then every check in one aggregation
-                # over the cached rows (plus a small one per failing check, for a sample).
+                # Two Spark jobs per hour whatever the data: every check in one aggregation, which also caches the
+                # rows (plus a small job per failing check, for a sample), then one task writes the sorted file
+                # from the cached rows. The executors read the committed input files and write the result: no row
+                # passes through this process.
                 read = table_input(spark, store, table, hour)
                 result = transform(spark, read.frame, table).cache()
-                data = collect_sorted(result)
                 outcomes.append(evaluate(result, table, hour))
-                result.unpersist()
-                input_rows, n_files = read.rows, read.files
                 path = store.path(layout.transformed_file(table.name, hour))
-                totals["bytes"] += store.write_parquet(data, path)
-                totals["rows"] += data.num_rows
-                totals["input_rows"] += input_rows
-                totals["files"] += n_files
-                context.log.info(f"{table.name} {hour.key}: {input_rows:,} input rows from {n_files} files -> "
-                                 f"{data.num_rows:,} rows ({input_rows - data.num_rows:,} duplicates removed)")
+                write_sorted(result, store, path)
+                result.unpersist()
+                rows, size = store.parquet_rows(path), store.size(path)
+                totals["bytes"] += size
+                totals["rows"] += rows
+                totals["input_rows"] += read.rows
+                totals["files"] += read.files
+                context.log.info(f"{table.name} {hour.key}: {read.rows:,} input rows from {read.files} files -> "
+                                 f"{rows:,} rows ({read.rows - rows:,} duplicates removed)")
             results = [check_result(*per_rule) for per_rule in zip(*outcomes)]
             uri = store.uri_of(path if len(hours) == 1 else store.path(layout.transformed_folder(table.name)))
             return dg.MaterializeResult(check_results=results, metadata={

@@ -1,0 +1,180 @@
+"""The lake's Parquet files as a Spark Python data source (`smartcity_lake_files`), read and written on the
+executors through `pyarrow.fs` — the way the streaming sink writes the raw zone — so the same code reads a
+local folder and S3 (with an endpoint override for MinIO or moto), with no Hadoop connector (`s3a://` needs
+`hadoop-aws`, which this project cannot ship) and nothing passing through the driver.
+
+Read: the caller names the files (the committed files of a raw hour from the manifests, the files of
+transformed hours); the planner groups them, in order, into input partitions of at most `rowsPerPartition`
+rows (a larger file is split along its row groups), and each task reads its files one at a time (retried on
+transient errors, a denial reported as such) and hands Spark Arrow batches in the schema asked for (a column an
+older file lacks reads as NULL).
+
+    spark.read.format("smartcity_lake_files").schema(schema).options(**lake_options(lake))
+         .option("files", json.dumps([[path, rows], ...])).load()
+
+Write: one task (the frame in one partition: `smartcity.spark.transform.write_sorted`) sorts its rows and writes
+one Parquet file at `path` with one atomic replace (a local rename, a single S3 object PUT), so readers see the
+old file or the new one, and a retried task writes the same bytes again; the driver's commit writes the empty
+file when the frame had no rows (no task ran) and checks that exactly one task wrote. See docs/architecture.md
+for why there is no staging area.
+
+    frame.repartition(1).write.format("smartcity_lake_files").mode("overwrite").options(**lake_options(lake))
+         .option("path", path).option("sortBy", "event_time,event_id").save()
+
+The classes pickle by reference (this module is installed on executors and on a Spark Connect server) and
+import their libraries inside methods; `register(spark)` makes the source known to a session, in process or on
+Spark Connect.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from pyspark.sql.datasource import (
+    DataSource,
+    DataSourceArrowWriter,
+    DataSourceReader,
+    InputPartition,
+    WriterCommitMessage,
+)
+
+NAME = "smartcity_lake_files"
+BATCH_ROWS = 65_536  # rows per Arrow batch handed to Spark
+# rows per task: a raw hour's small files (one per micro-batch) are grouped up to this, a larger file is split
+# along its row groups (the lake writes 256k-row groups), so an hour of 1M rows is read by 4 tasks
+ROWS_PER_PARTITION = 256 * 1024
+
+
+def register(spark) -> None:
+    """Make the data source known to a session (in process or on Spark Connect); idempotent."""
+    spark.dataSource.register(LakeFiles)
+
+
+def lake_options(lake) -> dict[str, str]:
+    """The options that rebuild `lake` (a `smartcity.lake.Lake`) on the executors; no credentials: executors
+    take theirs from their environment (instance profile, role of the process)."""
+    return {"lake": lake.uri, "s3EndpointUrl": lake.s3_endpoint_url or "", "region": lake.region,
+            "s3MaxAttempts": str(lake.s3_max_attempts), "s3TimeoutS": str(lake.s3_timeout_s),
+            "lakeRetries": str(lake.retry.retries), "lakeRetryBackoffS": str(lake.retry.backoff_s)}
+
+
+def _lake(options):
+    from smartcity.lake import Lake
+    from smartcity.lake.retry import RetryPolicy
+
+    o = {k.lower(): v for k, v in options.items()}
+    if "lake" not in o:
+        raise ValueError(f"the {NAME} data source needs the option lake (file:// or s3:// URI)")
+    return Lake(o["lake"], o.get("s3endpointurl") or None, o.get("region", "us-east-1"),
+                int(o.get("s3maxattempts", 5)), float(o.get("s3timeouts", 10.0)),
+                RetryPolicy(int(o.get("lakeretries", 3)), float(o.get("lakeretrybackoffs", 1.0))))
+
+
+def plan(files: list[tuple[str, int]], rows_per_partition: int) -> list[list[tuple[str, int, int]]]:
+    """Files (path, rows) in order, as input partitions of about `rows_per_partition` rows: small files
+    grouped in runs, a larger file split into `parts` pieces along its row groups — each piece (path, part,
+    parts). Always at least one partition, empty when there are no files."""
+    groups: list[list[tuple[str, int, int]]] = [[]]
+    rows = 0
+    for path, n in files:
+        parts = max(1, -(-n // rows_per_partition))
+        if parts > 1:
+            groups += [[(path, part, parts)] for part in range(parts)]
+            groups.append([])
+            rows = 0
+            continue
+        if groups[-1] and rows + n > rows_per_partition:
+            groups.append([])
+            rows = 0
+        groups[-1].append((path, 0, 1))
+        rows += n
+    return [g for g in groups if g] or [[]]
+
+
+class LakeFiles(DataSource):
+    @classmethod
+    def name(cls) -> str:
+        return NAME
+
+    def schema(self):
+        raise ValueError(f"the {NAME} data source needs the schema of the files: spark.read.format(...).schema(...)")
+
+    def reader(self, schema) -> "LakeFilesReader":
+        options = {k.lower(): v for k, v in self.options.items()}
+        files = [(path, int(rows)) for path, rows in json.loads(options.get("files", "[]"))]
+        return LakeFilesReader(_lake(options), schema, plan(files, int(options.get("rowsperpartition",
+                                                                                    ROWS_PER_PARTITION))))
+
+    def writer(self, schema, overwrite: bool) -> "LakeFileWriter":
+        options = {k.lower(): v for k, v in self.options.items()}
+        if "path" not in options:
+            raise ValueError(f"the {NAME} data source writes one file: give its path in the lake (option path)")
+        sort_by = [c for c in options.get("sortby", "").split(",") if c]
+        return LakeFileWriter(_lake(options), schema, options["path"], sort_by)
+
+
+@dataclass
+class FileGroup(InputPartition):
+    pieces: list[tuple[str, int, int]]  # (path, part, parts): that share of the file's row groups
+
+
+class LakeFilesReader(DataSourceReader):
+    def __init__(self, lake, schema, groups: list[list[tuple[str, int, int]]]):
+        self.lake, self.schema, self.groups = lake, schema, groups
+
+    def partitions(self) -> list[FileGroup]:
+        return [FileGroup(pieces) for pieces in self.groups]
+
+    def read(self, partition: FileGroup) -> Iterator:
+        """Each piece (retried on transient errors, a denial named), as batches in the schema asked for."""
+        import pyarrow as pa
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        target = to_arrow_schema(self.schema, timezone="UTC")  # exactly what Spark expects back
+        for path, part, parts in partition.pieces:
+            table = self.lake.read_parquet_part(path, part, parts)
+            columns = [table.column(f.name) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+                       for f in target]  # a column an older file lacks reads as NULL
+            yield from pa.table(columns, names=target.names).cast(target).to_batches(max_chunksize=BATCH_ROWS)
+
+
+@dataclass
+class FileWritten(WriterCommitMessage):
+    path: str
+    rows: int
+    bytes: int
+
+
+class LakeFileWriter(DataSourceArrowWriter):
+    def __init__(self, lake, schema, path: str, sort_by: list[str]):
+        self.lake, self.schema, self.path, self.sort_by = lake, schema, path, sort_by
+
+    def _arrow_schema(self):
+        from pyspark.sql.pandas.types import to_arrow_schema
+
+        return to_arrow_schema(self.schema, timezone="UTC")
+
+    def _write(self, table) -> FileWritten:
+        if self.sort_by:
+            table = table.sort_by([(c, "ascending") for c in self.sort_by])
+        size = self.lake.write_parquet(table, self.path)
+        return FileWritten(self.path, table.num_rows, size)
+
+    def write(self, iterator: Iterator) -> FileWritten:
+        """One task's rows, sorted, as the whole file (one atomic replace)."""
+        import pyarrow as pa
+
+        schema = self._arrow_schema()
+        return self._write(pa.Table.from_batches([b.cast(schema) for b in iterator], schema=schema))
+
+    def commit(self, messages: list, batchId: int = 0) -> None:
+        written = [m for m in messages if m is not None]
+        if len(written) > 1:  # two tasks replaced the same file: the caller did not hand it one partition
+            raise ValueError(f"{len(written)} tasks wrote {self.path}: write one partition (write_sorted does)")
+        if not written:  # no rows, no task: the hour is empty, and its file says so
+            self._write(self._arrow_schema().empty_table())
+
+    def abort(self, messages: list, batchId: int = 0) -> None:
+        """Nothing to undo: a file is replaced whole by the one task that writes it, or not at all."""
