@@ -173,7 +173,5 @@ def test_written_file_is_the_frame_sorted_replaced_whole(files, spark):
 
 
 def test_options_carry_no_credentials(files):
-    from smartcity.spark.lake_files import lake_options
-
-    text = json.dumps(lake_options(files.lake)).lower()
+    text = json.dumps(files.lake.options()).lower()
     assert "testing" not in text and "secret" not in text and "key" not in text

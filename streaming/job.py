@@ -70,19 +70,13 @@ def start_query(spark, settings: Settings, run: StreamRun):
     tasks = spark.sparkContext.defaultParallelism if settings.stream_tasks is None else settings.stream_tasks
     reader = reader.option("tasksPerBatch", str(tasks))
     parsed = reader.option("decode", "contracts").load()
-    writer = (parsed.writeStream.format("smartcity_lake").queryName(QUERY_NAME)
-              .option("lake", lake.uri).option("region", lake.region).option("streamId", stream_id(settings))
-              .option("checkpointLocation", settings.checkpoint))
-    if lake.s3_endpoint_url:
-        writer = writer.option("s3EndpointUrl", lake.s3_endpoint_url)
+    writer = (parsed.writeStream.format("smartcity_lake").queryName(QUERY_NAME).options(**lake.options())
+              .option("streamId", stream_id(settings)).option("checkpointLocation", settings.checkpoint))
     if settings.live_layer:
         writer = (writer.option("liveWarehouseUrl", settings.warehouse_dsn)
                   .option("liveWarehouseKind", kind_of(settings.env))
                   .option("liveRedshiftIamRole", settings.redshift_iam_role or "")
                   .option("warehouseWaitS", str(settings.warehouse_wait_s)))
-    writer = (writer.option("s3MaxAttempts", str(settings.s3_max_attempts))
-              .option("s3TimeoutS", str(settings.s3_timeout_s)).option("lakeRetries", str(settings.lake_retries))
-              .option("lakeRetryBackoffS", str(settings.lake_retry_backoff_s)))
     if run.available_now:
         writer = writer.trigger(availableNow=True)
     else:

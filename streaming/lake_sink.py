@@ -18,9 +18,9 @@ manifest (`smartcity.warehouse.live`), with the batch id in the same transaction
 neither landed nor counted twice. An unreachable warehouse is waited for (`warehouseWaitS`); then the batch
 fails, already in the lake, and the restart applies it to the live tables.
 
-Options: `lake` (file:// or s3:// URI), `s3EndpointUrl`, `region`, `streamId` (16 hex chars, stable per
-checkpoint), `maxRowsPerFile` (default 1,000,000), `s3MaxAttempts`, `s3TimeoutS`, `lakeRetries`,
-`lakeRetryBackoffS`, `liveWarehouseUrl`, `liveWarehouseKind` (postgres | redshift), `liveRedshiftIamRole`,
+Options: the lake's (`Lake.options()`: `lake` — a file:// or s3:// URI —, `s3EndpointUrl`, `region`,
+`s3MaxAttempts`, `s3TimeoutS`, `lakeRetries`, `lakeRetryBackoffS`), `streamId` (16 hex chars, stable per
+checkpoint), `maxRowsPerFile` (default 1,000,000), `liveWarehouseUrl`, `liveWarehouseKind` (postgres | redshift), `liveRedshiftIamRole`,
 `warehouseWaitS` (see the settings of the same names).
 """
 
@@ -44,7 +44,6 @@ from pyspark.sql.datasource import (
 from smartcity.errors import AccessDenied, SmartcityError
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.manifests import DataFile, Manifest, OffsetRange
-from smartcity.lake.retry import RetryPolicy
 from smartcity.lake.schemas import QUARANTINE_FILE, RAW_FILE_SCHEMAS
 from smartcity.live.events import concat, live_events
 
@@ -71,15 +70,10 @@ class LakeCommitMessage(WriterCommitMessage):
 class LakeStreamWriter(DataSourceStreamArrowWriter):
     def __init__(self, options: dict[str, str]):
         lowered = {k.lower(): v for k, v in options.items()}
-        try:
-            self.lake = Lake(lowered["lake"], lowered.get("s3endpointurl") or None,
-                             lowered.get("region", "us-east-1"), int(lowered.get("s3maxattempts", 5)),
-                             float(lowered.get("s3timeouts", 10.0)),
-                             RetryPolicy(int(lowered.get("lakeretries", 3)),
-                                         float(lowered.get("lakeretrybackoffs", 1.0))))
-            self.stream_id = lowered["streamid"]
-        except KeyError as missing:
-            raise ValueError(f"the smartcity_lake sink needs the option {missing}") from None
+        self.lake = Lake.from_options(options, "the smartcity_lake sink")
+        if "streamid" not in lowered:
+            raise ValueError("the smartcity_lake sink needs the option streamId")
+        self.stream_id = lowered["streamid"]
         if len(self.stream_id) != 16 or any(c not in "0123456789abcdef" for c in self.stream_id):
             raise ValueError(f"streamId must be 16 lowercase hex characters, got {self.stream_id!r}")
         self.max_rows_per_file = int(lowered.get("maxrowsperfile", 1_000_000))

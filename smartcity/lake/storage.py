@@ -44,6 +44,23 @@ class Lake:
         return cls(settings.lake, settings.s3_endpoint_url, settings.aws_region, settings.s3_max_attempts,
                    settings.s3_timeout_s, RetryPolicy(settings.lake_retries, settings.lake_retry_backoff_s))
 
+    def options(self) -> dict[str, str]:
+        """The data source options that rebuild this lake on Spark executors (`from_options`). No credentials:
+        executors take theirs from their environment (instance profile, role of the process)."""
+        return {"lake": self.uri, "s3EndpointUrl": self.s3_endpoint_url or "", "region": self.region,
+                "s3MaxAttempts": str(self.s3_max_attempts), "s3TimeoutS": str(self.s3_timeout_s),
+                "lakeRetries": str(self.retry.retries), "lakeRetryBackoffS": str(self.retry.backoff_s)}
+
+    @classmethod
+    def from_options(cls, options: dict[str, str], who: str) -> "Lake":
+        """The lake that `options()` describes (option names in any case); `who` names the data source."""
+        o = {k.lower(): v for k, v in options.items()}
+        if "lake" not in o:
+            raise ValueError(f"{who} needs the option lake (a file:// or s3:// URI)")
+        return cls(o["lake"], o.get("s3endpointurl") or None, o.get("region", "us-east-1"),
+                   int(o.get("s3maxattempts", 5)), float(o.get("s3timeouts", 10.0)),
+                   RetryPolicy(int(o.get("lakeretries", 3)), float(o.get("lakeretrybackoffs", 1.0))))
+
     def __getstate__(self):
         return {"uri": self.uri, "s3_endpoint_url": self.s3_endpoint_url, "region": self.region,
                 "s3_max_attempts": self.s3_max_attempts, "s3_timeout_s": self.s3_timeout_s, "retry": self.retry}

@@ -33,7 +33,7 @@ def lake_frame(spark, lake: Lake, files: dict[str, int], schema,
     StructType), read by the executors: an input partition per run of small files up to `rows_per_partition` rows,
     a larger file split along its row groups."""
     lake_files.register(spark)
-    return (spark.read.format(lake_files.NAME).schema(schema).options(**lake_files.lake_options(lake))
+    return (spark.read.format(lake_files.NAME).schema(schema).options(**lake.options())
             .option("files", json.dumps(list(files.items())))
             .option("rowsPerPartition", str(rows_per_partition)).load())
 

@@ -9,7 +9,7 @@ rows (a larger file is split along its row groups), and each task reads its file
 transient errors, a denial reported as such) and hands Spark Arrow batches in the schema asked for (a column an
 older file lacks reads as NULL).
 
-    spark.read.format("smartcity_lake_files").schema(schema).options(**lake_options(lake))
+    spark.read.format("smartcity_lake_files").schema(schema).options(**lake.options())
          .option("files", json.dumps([[path, rows], ...])).load()
 
 Write: one task (the frame in one partition: `smartcity.spark.transform.write_sorted`) sorts its rows and writes
@@ -18,7 +18,7 @@ old file or the new one, and a retried task writes the same bytes again; the dri
 file when the frame had no rows (no task ran) and checks that exactly one task wrote. See docs/architecture.md
 for why there is no staging area.
 
-    frame.repartition(1).write.format("smartcity_lake_files").mode("overwrite").options(**lake_options(lake))
+    frame.repartition(1).write.format("smartcity_lake_files").mode("overwrite").options(**lake.options())
          .option("path", path).option("sortBy", "event_time,event_id").save()
 
 The classes pickle by reference (this module is installed on executors and on a Spark Connect server) and
@@ -52,26 +52,6 @@ def register(spark) -> None:
     spark.dataSource.register(LakeFiles)
 
 
-def lake_options(lake) -> dict[str, str]:
-    """The options that rebuild `lake` (a `smartcity.lake.Lake`) on the executors; no credentials: executors
-    take theirs from their environment (instance profile, role of the process)."""
-    return {"lake": lake.uri, "s3EndpointUrl": lake.s3_endpoint_url or "", "region": lake.region,
-            "s3MaxAttempts": str(lake.s3_max_attempts), "s3TimeoutS": str(lake.s3_timeout_s),
-            "lakeRetries": str(lake.retry.retries), "lakeRetryBackoffS": str(lake.retry.backoff_s)}
-
-
-def _lake(options):
-    from smartcity.lake import Lake
-    from smartcity.lake.retry import RetryPolicy
-
-    o = {k.lower(): v for k, v in options.items()}
-    if "lake" not in o:
-        raise ValueError(f"the {NAME} data source needs the option lake (file:// or s3:// URI)")
-    return Lake(o["lake"], o.get("s3endpointurl") or None, o.get("region", "us-east-1"),
-                int(o.get("s3maxattempts", 5)), float(o.get("s3timeouts", 10.0)),
-                RetryPolicy(int(o.get("lakeretries", 3)), float(o.get("lakeretrybackoffs", 1.0))))
-
-
 def plan(files: list[tuple[str, int]], rows_per_partition: int) -> list[list[tuple[str, int, int]]]:
     """Files (path, rows) in order, as input partitions of about `rows_per_partition` rows: small files
     grouped in runs, a larger file split into `parts` pieces along its row groups — each piece (path, part,
@@ -101,18 +81,23 @@ class LakeFiles(DataSource):
     def schema(self):
         raise ValueError(f"the {NAME} data source needs the schema of the files: spark.read.format(...).schema(...)")
 
+    def _lake(self):
+        from smartcity.lake import Lake
+
+        return Lake.from_options(self.options, f"the {NAME} data source")
+
     def reader(self, schema) -> "LakeFilesReader":
         options = {k.lower(): v for k, v in self.options.items()}
         files = [(path, int(rows)) for path, rows in json.loads(options.get("files", "[]"))]
-        return LakeFilesReader(_lake(options), schema, plan(files, int(options.get("rowsperpartition",
-                                                                                    ROWS_PER_PARTITION))))
+        rows = int(options.get("rowsperpartition", ROWS_PER_PARTITION))
+        return LakeFilesReader(self._lake(), schema, plan(files, rows))
 
     def writer(self, schema, overwrite: bool) -> "LakeFileWriter":
         options = {k.lower(): v for k, v in self.options.items()}
         if "path" not in options:
             raise ValueError(f"the {NAME} data source writes one file: give its path in the lake (option path)")
         sort_by = [c for c in options.get("sortby", "").split(",") if c]
-        return LakeFileWriter(_lake(options), schema, options["path"], sort_by)
+        return LakeFileWriter(self._lake(), schema, options["path"], sort_by)
 
 
 @dataclass

@@ -42,5 +42,5 @@ def write_sorted(frame, lake, path: str) -> None:
     lake_files.register(frame.sparkSession)
     level = frame.storageLevel
     one = frame.coalesce(1) if level.useMemory or level.useDisk else frame.repartition(1)
-    (one.write.format(lake_files.NAME).mode("overwrite").options(**lake_files.lake_options(lake))
+    (one.write.format(lake_files.NAME).mode("overwrite").options(**lake.options())
      .option("path", path).option("sortBy", ",".join(ORDER)).save())
