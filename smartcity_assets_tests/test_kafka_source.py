@@ -205,7 +205,7 @@ def test_one_consumer_reads_several_ranges_exactly(live_stack, topic):
     produce(live_stack, topic, {0: 400, 1: 300, 2: 200})
     ranges = [KafkaRange(topic, 0, 10, 50), KafkaRange(topic, 0, 300, 400), KafkaRange(topic, 1, 0, 120),
               KafkaRange(topic, 1, 120, 121), KafkaRange(topic, 2, 199, 200)]
-    batches = list(read_ranges(live_stack.kafka_config(), ranges))
+    batches = list(read_ranges(live_stack.kafka_config(), ranges, stall_timeout_s=30))
     got = sorted((t, p, o) for b in batches for t, p, o in zip(b.column("topic").to_pylist(),
                                                                  b.column("partition").to_pylist(),
                                                                  b.column("offset").to_pylist()))

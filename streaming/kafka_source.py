@@ -392,7 +392,9 @@ def _turns(ranges: Sequence[KafkaRange]) -> list[list[KafkaRange]]:
 def _read_turn(consumer: Consumer, kafka: dict[str, str], ranges: list[KafkaRange],
                stall_timeout_s: float) -> Iterator[list]:
     """Lists of messages (up to READ_BATCH_ROWS together) of ranges of distinct partitions, read together."""
-    consumer.assign([TopicPartition(r.topic, r.partition, r.start) for r in ranges])
+    assigned = [TopicPartition(r.topic, r.partition, r.start) for r in ranges]
+    consumer.assign(assigned)
+    consumer.resume(assigned)  # a partition paused at the end of an earlier turn stays paused through assign()
     open_ = {(r.topic, r.partition): r for r in ranges}  # ranges not read to their end yet
     position = {k: r.start for k, r in open_.items()}
     parts: list[list] = []
