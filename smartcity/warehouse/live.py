@@ -43,6 +43,8 @@ from smartcity.marts.traffic import CONGESTED, CONGESTION_LEVELS
 from smartcity.warehouse.base import Warehouse
 from smartcity.warehouse.sql import SQL_TYPES, identifier, literal
 
+ROWS_PER_INSERT = 5000  # rows staged per INSERT statement (a few hundred kB: far below Redshift's 16 MB limit)
+
 STATE_TABLES = {
     "segment_minutes": "segment_id VARCHAR(256), minute TIMESTAMPTZ, gps_fixes BIGINT, speed_sum DOUBLE PRECISION, "
                        "camera_reports BIGINT, camera_vehicles BIGINT, PRIMARY KEY (segment_id, minute)",
@@ -238,8 +240,10 @@ class _Batch:
         if not parts:
             return
         buckets = pd.concat(parts).groupby(["segment_id", "minute"]).sum(min_count=0).reset_index()
-        rows = [(r.segment_id, r.minute.to_pydatetime(), int(_or0(r, "gps_fixes")), float(_or0(r, "speed_sum")),
-                 int(_or0(r, "camera_reports")), int(_or0(r, "camera_vehicles"))) for r in buckets.itertuples()]
+        counts = buckets.reindex(columns=["gps_fixes", "speed_sum", "camera_reports", "camera_vehicles"]).fillna(0)
+        rows = list(zip(buckets.segment_id, buckets.minute.dt.to_pydatetime(), counts.gps_fixes.astype(int).tolist(),
+                        counts.speed_sum.astype(float).tolist(), counts.camera_reports.astype(int).tolist(),
+                        counts.camera_vehicles.astype(int).tolist()))
         self._merge("segment_minutes", ("segment_id", "minute"), rows,
                     "segment_id VARCHAR(256), minute TIMESTAMPTZ, gps_fixes BIGINT, speed_sum DOUBLE PRECISION, "
                     "camera_reports BIGINT, camera_vehicles BIGINT", add=("gps_fixes", "speed_sum",
@@ -340,7 +344,7 @@ class _Batch:
         staging, target = identifier(f"stage_{table}"), f"{SCHEMA}.{table}"
         names = [c.split()[0] for c in columns_sql.split(", ")]
         self.cur.execute(f"CREATE TEMP TABLE {staging} ({columns_sql})")
-        execute_values(self.cur, f"INSERT INTO {staging} VALUES %s", rows)
+        execute_values(self.cur, f"INSERT INTO {staging} VALUES %s", rows, page_size=ROWS_PER_INSERT)
         if newer is not None:
             matched = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in key)
             self.cur.execute(f"DELETE FROM {staging} USING {target} WHERE {matched} AND NOT ({newer(target, staging)})")
@@ -379,11 +383,6 @@ def _incident(existing: dict | None, updates: pd.DataFrame) -> dict:
     units = [c[3].get("unit_id") for c in candidates if c[3].get("unit_id") is not None]
     row = {c: chosen.get(c) for c in INCIDENTS.column_names if c in chosen}
     return {**row, **steps, "unit_id": units[-1] if units else None}
-
-
-def _or0(row, name: str):
-    value = getattr(row, name, 0)
-    return 0 if _missing(value) else value
 
 
 def _missing(value) -> bool:
