@@ -241,7 +241,8 @@ class _Batch:
             return
         buckets = pd.concat(parts).groupby(["segment_id", "minute"]).sum(min_count=0).reset_index()
         counts = buckets.reindex(columns=["gps_fixes", "speed_sum", "camera_reports", "camera_vehicles"]).fillna(0)
-        rows = list(zip(buckets.segment_id, buckets.minute.dt.to_pydatetime(), counts.gps_fixes.astype(int).tolist(),
+        minutes = [m.to_pydatetime() for m in buckets.minute]
+        rows = list(zip(buckets.segment_id, minutes, counts.gps_fixes.astype(int).tolist(),
                         counts.speed_sum.astype(float).tolist(), counts.camera_reports.astype(int).tolist(),
                         counts.camera_vehicles.astype(int).tolist()))
         self._merge("segment_minutes", ("segment_id", "minute"), rows,
