@@ -8,18 +8,15 @@ the live tables, and the dashboard can never write to the warehouse.
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timezone
 from decimal import Decimal
 
 import pandas as pd
-import psycopg2
 
 from smartcity.live.tables import BUS_ROUTES, INCIDENTS, SCHEMA, SEGMENT_TRAFFIC, WINDOWS_MIN, ZONE_CONDITIONS
 from smartcity.marts import (
     BI_SCHEMA,
-    CONGESTED,
     ENVIRONMENT,
     INCIDENT_RESPONSE,
     MARTS,
@@ -27,28 +24,17 @@ from smartcity.marts import (
     TRAFFIC_CONGESTION,
     WEATHER_IMPACT,
 )
-from smartcity.warehouse.base import Warehouse, WarehouseUnavailable, describe
-from smartcity.warehouse.headlines import HEADLINES, IN_WINDOW, Window
-from smartcity.warehouse.sql import literal
+from smartcity.warehouse.base import Warehouse
+from smartcity.warehouse.headlines import HEADLINES, IN_WINDOW, IS_CONGESTED, Window, count_where, weighted_mean
 
 # The tables a live snapshot reads: the live tables, the clock and the stream's progress, the road network.
 LIVE_SOURCES = ("clock", "stream_progress", "segments", *(t.name for t in (SEGMENT_TRAFFIC, INCIDENTS,
                                                                            ZONE_CONDITIONS, BUS_ROUTES)))
 
 
-@contextmanager
 def reading(warehouse: Warehouse):
     """A cursor in one read-only transaction; a server that goes away meanwhile is a WarehouseUnavailable."""
-    conn = warehouse.connect()
-    try:
-        conn.set_session(readonly=True)
-        with conn, conn.cursor() as cur:
-            yield cur
-    except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
-        raise WarehouseUnavailable(f"{warehouse.name} at {describe(warehouse.dsn)} went away while the dashboard "
-                                   f"read it: {' '.join(str(exc).split())}") from None
-    finally:
-        conn.close()
+    return warehouse.transaction("the dashboard read it", readonly=True)
 
 
 def fetch(cur, sql: str, params: dict | None = None) -> pd.DataFrame:
@@ -158,19 +144,12 @@ def headline(cur, mart: str, window: Window) -> str:
     return HEADLINES[mart](cur, window)
 
 
-def _weighted(value: str, weight: str) -> str:
-    """The mean of `value` weighted by `weight` over the rows where both are known (the report's weighted mean)."""
-    known = f"CASE WHEN {value} IS NOT NULL AND {weight} > 0 THEN {weight} END"
-    return f"SUM({value} * {known}) / NULLIF(SUM({known}), 0)"
-
-
 def congestion_by_zone(cur, window: Window) -> pd.DataFrame:
     """Per zone, road class and hour: the speed ratio weighted by GPS fixes, fixes and segments observed."""
-    congested = ", ".join(literal(level) for level in CONGESTED)
     return fetch(cur, f"""
-        SELECT zone_id, road_class, event_hour, {_weighted('speed_ratio', 'gps_fixes')} AS speed_ratio,
+        SELECT zone_id, road_class, event_hour, {weighted_mean('speed_ratio', 'gps_fixes')} AS speed_ratio,
                SUM(gps_fixes) AS gps_fixes, COUNT(*) AS segments,
-               SUM(CASE WHEN congestion_level IN ({congested}) THEN 1 ELSE 0 END) AS congested_segments
+               {count_where(IS_CONGESTED)} AS congested_segments
         FROM {BI_SCHEMA}.{TRAFFIC_CONGESTION.name} WHERE {IN_WINDOW}
         GROUP BY zone_id, road_class, event_hour ORDER BY zone_id, road_class, event_hour""", window.params)
 
@@ -206,7 +185,7 @@ def bus_regularity(cur, window: Window) -> pd.DataFrame:
 def weather_impact(cur, window: Window) -> pd.DataFrame:
     """Per weather condition: speed ratio weighted by GPS fixes, zone-hours observed, incidents per zone-hour."""
     return fetch(cur, f"""
-        SELECT condition, {_weighted('mean_speed_ratio', 'gps_fixes')} AS speed_ratio,
+        SELECT condition, {weighted_mean('mean_speed_ratio', 'gps_fixes')} AS speed_ratio,
                SUM(minutes) / 60.0 AS zone_hours, SUM(incidents_reported) AS incidents,
                SUM(incidents_reported) / NULLIF(SUM(minutes) / 60.0, 0) AS incidents_per_zone_hour
         FROM {BI_SCHEMA}.{WEATHER_IMPACT.name} WHERE {IN_WINDOW} GROUP BY condition ORDER BY condition""",

@@ -77,11 +77,14 @@ class Warehouse(ABC):
                                        f"{_scrub(' '.join(str(exc).split()), self.dsn)}") from None
 
     @contextmanager
-    def transaction(self, what: str):
-        """A cursor in one transaction (commit at the end, rollback on error); a server that goes away
-        meanwhile becomes a WarehouseUnavailable naming `what` and saying that nothing of it was committed."""
+    def transaction(self, what: str, readonly: bool = False):
+        """A cursor in one transaction (commit at the end, rollback on error; `readonly`: the server refuses
+        any write); a server that goes away meanwhile becomes a WarehouseUnavailable naming `what` and saying
+        that nothing of it was committed."""
         conn = self.connect()
         try:
+            if readonly:
+                conn.set_session(readonly=True)
             with conn, conn.cursor() as cur:
                 yield cur
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
