@@ -17,7 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -148,9 +148,10 @@ def test_spark_submit_as_documented_lands_the_events_exactly_once_even_with_a_wo
                              alive=lambda: proc.poll() is None)
         worker = psutil.Process(cluster.processes(settings)["worker-1"].pid)
         tree = [worker, *worker.children(recursive=True)]
-        killed = sorted(p.name() for p in tree)
+        killed = sorted(process.name() for process in tree)
         for process in tree:
-            process.kill()
+            with suppress(psutil.NoSuchProcess):  # a Python worker may exit with its JVM before its turn comes
+                process.kill()
         psutil.wait_procs(tree, timeout=10)
         assert proc.wait(300) == 0, log.read_text()[-4000:]
     # what was killed: the worker's JVM, its executor's JVM and the executor's Python workers
