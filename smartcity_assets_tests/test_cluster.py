@@ -61,10 +61,20 @@ def running_cluster(tmp_path_factory):
                                ui_port=next(p for p in iter(free_port, None) if p != port))
     cluster.up(settings, spec)
     yield settings, spec
-    started = [psutil.Process(p.pid) for p in cluster.processes(settings).values() if psutil.pid_exists(p.pid)]
-    tree = [*started, *(c for p in started for c in p.children(recursive=True))]
+    tree = []
+    for process in cluster.processes(settings).values():
+        with suppress(psutil.NoSuchProcess):
+            started = psutil.Process(process.pid)
+            tree += [started, *started.children(recursive=True)]
     assert [line.split(":")[0] for line in cluster.down(settings)] == ["worker-1", "worker-2", "master"]
-    assert not [p for p in tree if p.is_running() and p.status() != psutil.STATUS_ZOMBIE]
+    _, left = psutil.wait_procs(tree, timeout=5)
+    assert not [p for p in left if _status(p) not in (None, psutil.STATUS_ZOMBIE)], left
+
+
+def _status(process: psutil.Process) -> str | None:
+    with suppress(psutil.NoSuchProcess):
+        return process.status()
+    return None
     assert cluster.status(settings) == [["master", "stopped", "", "", ""]]
 
 
