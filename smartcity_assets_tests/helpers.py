@@ -375,14 +375,23 @@ def query(dsn: str, sql: str, params=None) -> pd.DataFrame:
 
 class TcpProxy:
     """A TCP forwarder on a free port in front of `upstream_port` (a database, say) that can be cut: while
-    `down`, new connections are closed at once and open ones are dropped."""
+    `down`, new connections are closed at once and open ones are dropped. It can also hold back the answer to
+    the next PostgreSQL COMMIT (`hold_next_commit`)."""
 
     def __init__(self, upstream_port: int):
         self.upstream_port, self.down, self.allowed = upstream_port, False, 0
         self._server = socket.create_server(("127.0.0.1", 0))
         self.port = self._server.getsockname()[1]
         self._open: list[socket.socket] = []
+        self._hold: threading.Event | None = None
         threading.Thread(target=self._accept, daemon=True).start()
+
+    def hold_next_commit(self) -> threading.Event:
+        """From now on, the server's answer to the next COMMIT (its CommandComplete message) is never passed on:
+        the transaction is committed on the server while its client still waits to hear so. The event returned
+        is set once that happened."""
+        self._hold = threading.Event()
+        return self._hold
 
     def cut(self, after: int = 0) -> None:
         """Drop the open connections, and refuse new ones after the next `after`."""
@@ -403,13 +412,16 @@ class TcpProxy:
             self.allowed -= 1
             upstream = socket.create_connection(("127.0.0.1", self.upstream_port))
             self._open += [client, upstream]
-            for a, b in ((client, upstream), (upstream, client)):
-                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+            for a, b, answers in ((client, upstream, False), (upstream, client, True)):
+                threading.Thread(target=self._pump, args=(a, b, answers), daemon=True).start()
 
-    @staticmethod
-    def _pump(source: socket.socket, target: socket.socket) -> None:
+    def _pump(self, source: socket.socket, target: socket.socket, answers: bool) -> None:
         try:
             while data := source.recv(65536):
+                hold = self._hold
+                if answers and hold is not None and not hold.is_set() and b"COMMIT\x00" in data:
+                    hold.set()
+                    threading.Event().wait()  # the client waits for ever (until it is killed)
                 target.sendall(data)
         except OSError:
             pass

@@ -69,13 +69,13 @@ def running_cluster(tmp_path_factory):
     assert [line.split(":")[0] for line in cluster.down(settings)] == ["worker-1", "worker-2", "master"]
     _, left = psutil.wait_procs(tree, timeout=5)
     assert not [p for p in left if _status(p) not in (None, psutil.STATUS_ZOMBIE)], left
+    assert cluster.status(settings) == [["master", "stopped", "", "", ""]]
 
 
 def _status(process: psutil.Process) -> str | None:
     with suppress(psutil.NoSuchProcess):
         return process.status()
     return None
-    assert cluster.status(settings) == [["master", "stopped", "", "", ""]]
 
 
 @pytest.fixture
