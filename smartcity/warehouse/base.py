@@ -5,7 +5,8 @@ protocol through psycopg2 (the driver dagster-aws's Redshift resource uses) and 
 (`smartcity.warehouse.sql`). They differ only in how a partition's rows reach the staging table: COPY FROM
 STDIN for PostgreSQL, COPY FROM the partition's Parquet file in S3 for Redshift. Either way the partition is
 replaced with DELETE + INSERT in one transaction: a reader sees the old rows or the new ones, never a mix,
-and loading the same partition twice leaves the table unchanged.
+and loading the same partition twice leaves the table unchanged. Rows built in Python (the live layer's)
+go in with `insert_rows`: COPY FROM STDIN on PostgreSQL, multi-row INSERTs on Redshift.
 """
 
 from __future__ import annotations
@@ -17,11 +18,14 @@ from dataclasses import dataclass
 import psycopg2
 import pyarrow as pa
 from psycopg2.extensions import parse_dsn
+from psycopg2.extras import execute_values
 
 from smartcity.errors import SmartcityError
 from smartcity.lake.layout import Hour
 from smartcity.marts.spec import Mart
 from smartcity.warehouse import sql
+
+ROWS_PER_INSERT = 5000  # rows per multi-row INSERT (a few hundred kB: far below Redshift's 16 MB limit)
 
 
 class WarehouseUnavailable(SmartcityError):
@@ -124,3 +128,8 @@ class Warehouse(ABC):
     @abstractmethod
     def stage(self, cur, mart: Mart, staging: str, data: PartitionData) -> None:
         """Put the partition's rows into the (empty, temporary) staging table."""
+
+    def insert_rows(self, cur, table: str, rows: list[tuple]) -> None:
+        """Insert `rows` (Python values in the table's column order) into `table`: multi-row INSERTs of up to
+        ROWS_PER_INSERT rows (a few hundred kB each: far below Redshift's 16 MB statement limit)."""
+        execute_values(cur, f"INSERT INTO {table} VALUES %s", rows, page_size=ROWS_PER_INSERT)

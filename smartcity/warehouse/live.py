@@ -21,7 +21,6 @@ from datetime import datetime, timedelta, timezone
 
 import pandas as pd
 import pyarrow as pa
-from psycopg2.extras import execute_values
 
 from smartcity import reference
 from smartcity.contracts import INCIDENT_STATUSES
@@ -42,8 +41,6 @@ from smartcity.marts.environment import AQI_ALERT
 from smartcity.marts.traffic import CONGESTED, CONGESTION_LEVELS
 from smartcity.warehouse.base import Warehouse
 from smartcity.warehouse.sql import SQL_TYPES, identifier, literal
-
-ROWS_PER_INSERT = 5000  # rows staged per INSERT statement (a few hundred kB: far below Redshift's 16 MB limit)
 
 STATE_TABLES = {
     "segment_minutes": "segment_id VARCHAR(256), minute TIMESTAMPTZ, gps_fixes BIGINT, speed_sum DOUBLE PRECISION, "
@@ -100,14 +97,12 @@ class LiveLayer:
             if cur.fetchone()[0] == 0:
                 segments = reference.segments().select(["segment_id", "zone_id", "road_class", "speed_limit_kmh",
                                                         "start_lat", "start_lon", "end_lat", "end_lon"])
-                execute_values(cur, f"INSERT INTO {SCHEMA}.segments VALUES %s",
-                               [tuple(r.values()) for r in segments.to_pylist()])
+                self.warehouse.insert_rows(cur, f"{SCHEMA}.segments", [tuple(r.values()) for r in segments.to_pylist()])
                 lengths = dict(zip(segments.column("segment_id").to_pylist(),
                                    reference.segments().column("length_m").to_pylist()))
                 routes = pd.DataFrame(reference.bus_routes().to_pylist())
                 routes["km"] = routes.segment_id.map(lengths) / 1000
-                execute_values(cur, f"INSERT INTO {SCHEMA}.routes VALUES %s",
-                               list(routes.groupby("route_id").km.sum().items()))
+                self.warehouse.insert_rows(cur, f"{SCHEMA}.routes", list(routes.groupby("route_id").km.sum().items()))
 
     def applied(self, stream_id: str) -> int | None:
         """The last batch id of `stream_id` the live tables hold."""
@@ -170,7 +165,7 @@ class LiveLayer:
             clock = max([t for t in [cur.fetchone()[0], *(f.event_time.max() for f in frames.values())]
                          if t is not None and not pd.isna(t)], default=None)
             if clock is not None:
-                _Batch(cur, pd.Timestamp(clock).tz_convert("UTC"), frames).apply()
+                _Batch(self.warehouse, cur, pd.Timestamp(clock).tz_convert("UTC"), frames).apply()
             cur.execute(f"DELETE FROM {SCHEMA}.stream_progress WHERE stream_id = %s", (stream_id,))
             cur.execute(f"INSERT INTO {SCHEMA}.stream_progress VALUES (%s, %s, %s, %s)",
                         (stream_id, batch_id, datetime.now(timezone.utc), sum(len(f) for f in frames.values())))
@@ -180,8 +175,8 @@ class LiveLayer:
 class _Batch:
     """One batch's update, inside the transaction of `LiveLayer.apply`."""
 
-    def __init__(self, cur, clock: pd.Timestamp, frames: dict[str, pd.DataFrame]):
-        self.cur, self.clock, self.frames = cur, clock, frames
+    def __init__(self, warehouse: Warehouse, cur, clock: pd.Timestamp, frames: dict[str, pd.DataFrame]):
+        self.warehouse, self.cur, self.clock, self.frames = warehouse, cur, clock, frames
         self.minute = clock.floor("min")
         self.cutoff = self.minute - pd.Timedelta(minutes=WINDOW_MIN - 1)  # the oldest bucket in the window
         self.now = datetime.now(timezone.utc)
@@ -241,7 +236,7 @@ class _Batch:
             return
         buckets = pd.concat(parts).groupby(["segment_id", "minute"]).sum(min_count=0).reset_index()
         counts = buckets.reindex(columns=["gps_fixes", "speed_sum", "camera_reports", "camera_vehicles"]).fillna(0)
-        minutes = [m.to_pydatetime() for m in buckets.minute]
+        minutes = buckets.minute.array.to_pydatetime()
         rows = list(zip(buckets.segment_id, minutes, counts.gps_fixes.astype(int).tolist(),
                         counts.speed_sum.astype(float).tolist(), counts.camera_reports.astype(int).tolist(),
                         counts.camera_vehicles.astype(int).tolist()))
@@ -256,8 +251,8 @@ class _Batch:
         buckets = buses.groupby(["route_id", "minute", "vehicle_id"]).agg(
             reports=("event_id", "size"), speed_sum=("speed_kmh", "sum")).reset_index()
         self._merge("bus_minutes", ("route_id", "minute", "vehicle_id"),
-                    [(r.route_id, r.minute.to_pydatetime(), r.vehicle_id, int(r.reports), float(r.speed_sum))
-                     for r in buckets.itertuples()],
+                    list(zip(buckets.route_id, buckets.minute.array.to_pydatetime(), buckets.vehicle_id,
+                             buckets.reports.astype(int).tolist(), buckets.speed_sum.astype(float).tolist())),
                     "route_id VARCHAR(256), minute TIMESTAMPTZ, vehicle_id VARCHAR(256), reports BIGINT, "
                     "speed_sum DOUBLE PRECISION", add=("reports", "speed_sum"))
 
@@ -345,7 +340,7 @@ class _Batch:
         staging, target = identifier(f"stage_{table}"), f"{SCHEMA}.{table}"
         names = [c.split()[0] for c in columns_sql.split(", ")]
         self.cur.execute(f"CREATE TEMP TABLE {staging} ({columns_sql})")
-        execute_values(self.cur, f"INSERT INTO {staging} VALUES %s", rows, page_size=ROWS_PER_INSERT)
+        self.warehouse.insert_rows(self.cur, staging, rows)
         if newer is not None:
             matched = " AND ".join(f"{target}.{k} = {staging}.{k}" for k in key)
             self.cur.execute(f"DELETE FROM {staging} USING {target} WHERE {matched} AND NOT ({newer(target, staging)})")

@@ -21,9 +21,19 @@ class PostgresWarehouse(Warehouse):
 
     def stage(self, cur, mart: Mart, staging: str, data: PartitionData) -> None:
         columns = mart.column_names
-        buffer = io.StringIO()
-        writer = csv.writer(buffer)
-        for row in data.rows.select(columns).to_pylist():
-            writer.writerow(["\\N" if row[c] is None else row[c] for c in columns])
-        buffer.seek(0)
-        cur.copy_expert(f"COPY {staging} ({', '.join(columns)}) FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
+        rows = data.rows.select(columns).to_pylist()
+        _copy(cur, f"{staging} ({', '.join(columns)})", ([row[c] for c in columns] for row in rows))
+
+    def insert_rows(self, cur, table: str, rows: list[tuple]) -> None:
+        _copy(cur, table, rows)
+
+
+def _copy(cur, target: str, rows) -> None:
+    """COPY `rows` (sequences of Python values) into `target` (a table, optionally with its column list) as CSV:
+    one round trip, no statement to build."""
+    buffer = io.StringIO()
+    writer = csv.writer(buffer)
+    for row in rows:
+        writer.writerow(["\\N" if v is None else v for v in row])
+    buffer.seek(0)
+    cur.copy_expert(f"COPY {target} FROM STDIN WITH (FORMAT csv, NULL '\\N')", buffer)
