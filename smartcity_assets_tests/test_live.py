@@ -243,19 +243,20 @@ def test_a_stream_killed_9_after_the_warehouse_commit_and_before_the_checkpoint_
         running = {"alive": lambda: proc.poll() is None, "details": lambda: log.read_text()[-3000:]}
         first = wait_until("the first batch in the live tables", lambda: applied_batch(warehouse) is not None,
                            **running) and applied_batch(warehouse)
-        held = proxy.hold_next_commit()
+        checkpoint = Path(settings.checkpoint)
+        wait_until("the first batch in the checkpoint", (checkpoint / "commits" / str(first)).exists, **running)
+        held = proxy.hold_next_commit()  # (the answer to the first batch's COMMIT has been passed on)
         send_events(settings, {s: rows[len(rows) // 2:] for s, rows in sent.items()}, JUNK)
         wait_until("the live tables' COMMIT of the next batch", held.is_set, **running)
         batch = applied_batch(warehouse)
         assert batch > first  # committed in the warehouse ...
         assert batch in {m.batch_id for m in manifests.list_after(lake, {})[0]}  # ... and in the lake
-        checkpoint = Path(settings.checkpoint)
         assert (checkpoint / "offsets" / str(batch)).exists() and not (checkpoint / "commits" / str(batch)).exists()
     finally:
         kill_group(proc)
 
     drain(pipeline, spark)  # the restart, straight to the warehouse
-    assert (Path(settings.checkpoint) / "commits" / str(batch)).exists()
+    assert (checkpoint / "commits" / str(batch)).exists()
     assert read_lake(settings)[0].num_rows == sum(len(rows) for rows in sent.values())
     assert_live_tables_match(warehouse, sent)
 
