@@ -107,8 +107,12 @@ class Warehouse(ABC):
             cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
                         "AND table_name = %s", (mart.qualified.split(".")[0], mart.name))
             existing = {row[0] for row in cur.fetchall()}
-            for statement in [*sql.create_sql(mart, existing), *self.index_sql(mart)]:
+            for statement in self.table_sql(mart, existing):
                 cur.execute(statement)
+
+    def table_sql(self, mart: Mart, existing: set[str]) -> list[str]:
+        """The statements that create or update `mart`'s table, given the columns it has (`existing`)."""
+        return [*sql.create_sql(mart, existing), *self.index_sql(mart)]
 
     def index_sql(self, mart: Mart) -> list[str]:
         return []

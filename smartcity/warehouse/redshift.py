@@ -57,15 +57,10 @@ class RedshiftWarehouse(Warehouse):
                               f"is weaker than require (use one of {', '.join(SSL_MODES)})")
         return {}
 
-    def ensure_table(self, mart: Mart) -> None:
-        """As `Warehouse.ensure_table`, with the sort key in the CREATE TABLE (a table created before keeps its
-        own: `ALTER TABLE <t> ALTER SORTKEY (event_date, event_hour)` once)."""
-        with self.transaction(f"creating {mart.qualified}") as cur:
-            cur.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = %s "
-                        "AND table_name = %s", (mart.qualified.split(".")[0], mart.name))
-            existing = {row[0] for row in cur.fetchall()}
-            for statement in create_sql(mart, existing):
-                cur.execute(statement)
+    def table_sql(self, mart: Mart, existing: set[str]) -> list[str]:
+        """With the sort key in the CREATE TABLE (a table created before keeps its own: `ALTER TABLE <t> ALTER
+        SORTKEY (event_date, event_hour)` once)."""
+        return create_sql(mart, existing)
 
     def copy_sql(self, staging: str, s3_uri: str) -> str:
         if not _S3_OBJECT.fullmatch(s3_uri):
