@@ -104,13 +104,6 @@ class LiveLayer:
                 routes["km"] = routes.segment_id.map(lengths) / 1000
                 self.warehouse.insert_rows(cur, f"{SCHEMA}.routes", list(routes.groupby("route_id").km.sum().items()))
 
-    def applied(self, stream_id: str) -> int | None:
-        """The last batch id of `stream_id` the live tables hold."""
-        with self.warehouse.transaction("reading the live layer's progress") as cur:
-            cur.execute(f"SELECT batch_id FROM {SCHEMA}.stream_progress WHERE stream_id = %s", (stream_id,))
-            row = cur.fetchone()
-        return row[0] if row else None
-
     def status(self) -> LiveStatus | None:
         """The live tables' status; None when they do not exist (no stream has run with the live layer)."""
         with self.warehouse.transaction("reading the live layer's status") as cur:
