@@ -216,6 +216,12 @@ def test_the_stream_keeps_the_live_tables_exactly_once(pipeline, spark, warehous
     assert landed == sum(len(rows) for rows in sent.values())  # late ones and duplicates too (raw zone)
 
 
+def through_proxy(pipeline, warehouse: str, postgres_port: int, **update):
+    """A TcpProxy in front of the warehouse, and the settings that reach the warehouse through it."""
+    proxy = TcpProxy(postgres_port)
+    url = warehouse.replace(f":{postgres_port}/", f":{proxy.port}/")
+    return proxy, pipeline.model_copy(update={"warehouse_url": SecretStr(url), **update})
+
 
 def applied_batch(dsn: str) -> int | None:
     """The stream's last batch the live tables hold, as committed on the server."""
@@ -232,17 +238,15 @@ def test_a_stream_killed_9_after_the_warehouse_commit_and_before_the_checkpoint_
     to the COMMIT of a batch's live-table transaction: that batch is committed in the lake and in the warehouse but
     not in Spark's checkpoint when the stream and everything it started get kill -9. The restart replays the
     batch: the lake keeps one copy and the live tables count nothing twice."""
-    proxy = TcpProxy(live_stack.postgres_port)
-    settings = pipeline.model_copy(update={"warehouse_url": SecretStr(warehouse.replace(
-        f":{live_stack.postgres_port}/", f":{proxy.port}/"))})
+    proxy, settings = through_proxy(pipeline, warehouse, live_stack.postgres_port)
     lake, log = Lake.from_settings(settings), tmp_path / "stream.log"
     sent = events()
     send_events(settings, {s: rows[: len(rows) // 2] for s, rows in sent.items()})
     proc = stream_process(settings, log)
     try:
         running = {"alive": lambda: proc.poll() is None, "details": lambda: log.read_text()[-3000:]}
-        first = wait_until("the first batch in the live tables", lambda: applied_batch(warehouse) is not None,
-                           **running) and applied_batch(warehouse)
+        wait_until("the first batch in the live tables", lambda: applied_batch(warehouse) is not None, **running)
+        first = applied_batch(warehouse)
         checkpoint = Path(settings.checkpoint)
         wait_until("the first batch in the checkpoint", (checkpoint / "commits" / str(first)).exists, **running)
         held = proxy.hold_next_commit()  # (the answer to the first batch's COMMIT has been passed on)
@@ -262,9 +266,7 @@ def test_a_stream_killed_9_after_the_warehouse_commit_and_before_the_checkpoint_
 
 
 def test_a_warehouse_cut_during_a_batch_loses_nothing(pipeline, spark, live_stack, warehouse):
-    proxy = TcpProxy(live_stack.postgres_port)
-    settings = pipeline.model_copy(update={"warehouse_url": SecretStr(warehouse.replace(
-        f":{live_stack.postgres_port}/", f":{proxy.port}/")), "warehouse_wait_s": 3.0})
+    proxy, settings = through_proxy(pipeline, warehouse, live_stack.postgres_port, warehouse_wait_s=3.0)
     sent = events()
     first = {s: rows[: len(rows) // 2] for s, rows in sent.items()}
     rest = {s: rows[len(rows) // 2:] for s, rows in sent.items()}
