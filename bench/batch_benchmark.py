@@ -24,7 +24,7 @@ from pathlib import Path
 from assets_benchmark import HOUR, write_raw_hour  # bench/ is on sys.path when run as a script
 from dagster_run import RUN
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.lake import Lake, layout
 from smartcity.lake.layout import Hour
 from smartcity.marts import MARTS

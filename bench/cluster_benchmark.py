@@ -30,12 +30,12 @@ from pathlib import Path
 from assets_benchmark import HOUR, write_raw_hour  # bench/ is on sys.path when run as a script
 from dagster_run import RUN
 
-from smartcity import cluster, stack
+from smartcity_commands import cluster, stack
 from smartcity.lake import Lake, layout
 from smartcity.lake.layout import Hour
 from smartcity.settings import load_settings
 from smartcity.simulator.run import SimulationConfig, run_simulation
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.tables import TABLES
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,7 +54,7 @@ def stream(home: str, broker_port: int, master: str, events: int) -> dict:
     env = environment(home, master, SMARTCITY_BROKER_PORT=str(broker_port),
                       SMARTCITY_MAX_OFFSETS_PER_TRIGGER=str(events // 4))
     started = time.perf_counter()
-    out = subprocess.run([sys.executable, "-m", "smartcity.cli", "stream", "--available-now"], capture_output=True,
+    out = subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "stream", "--available-now"], capture_output=True,
                          text=True, env=env, cwd=ROOT, timeout=3600)
     seconds = time.perf_counter() - started
     if out.returncode != 0:

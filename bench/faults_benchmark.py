@@ -29,12 +29,13 @@ import tempfile
 import time
 from pathlib import Path
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.summary import summarize
 from smartcity.settings import load_settings
 from smartcity.simulator.run import SimulationConfig, run_simulation
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 ROOT = Path(__file__).parents[1]
 
@@ -118,7 +119,7 @@ def _cli(settings, *args: str, **popen) -> subprocess.Popen:
     env = {**os.environ, "SMARTCITY_HOME": str(settings.home_dir), "SMARTCITY_BROKER_PORT": str(settings.broker_port),
            "SMARTCITY_SPARK_MASTER": "local[2]", "SMARTCITY_TRIGGER_INTERVAL_S": "1", "PYTHONPATH": str(ROOT),
            "SMARTCITY_MAX_OFFSETS_PER_TRIGGER": "10000"}  # the first batch after a restart stays small
-    return subprocess.Popen([sys.executable, "-m", "smartcity.cli", *args], env=env, start_new_session=True,
+    return subprocess.Popen([sys.executable, "-m", "smartcity_commands.cli", *args], env=env, start_new_session=True,
                             **popen)
 
 

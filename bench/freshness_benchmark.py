@@ -20,10 +20,10 @@ from pathlib import Path
 
 import dagster as dg
 
-from smartcity.freshness import measure
+from smartcity_commands.freshness import measure
 from smartcity.lake import Lake
 from smartcity.settings import load_settings
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -36,7 +36,7 @@ def run_platform(home: str, mode: str, minutes: float, vehicles: int) -> tuple[d
         env["SMARTCITY_SPARK_REMOTE"] = "in-process"
     began = datetime.now(timezone.utc)
     with open(Path(home) / "up.log", "w") as log:
-        subprocess.run([sys.executable, "-m", "smartcity.cli", "up", "--ui-port", str(free_port()), "--vehicles",
+        subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "up", "--ui-port", str(free_port()), "--vehicles",
                         str(vehicles), "--duration", str(minutes * 60), "--status-every", "60"],
                        stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT, check=True, timeout=minutes * 60 + 600)
     print((Path(home) / "up.log").read_text(), flush=True)

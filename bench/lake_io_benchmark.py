@@ -46,7 +46,7 @@ from smartcity.spark.inputs import lake_frame  # noqa: E402
 from smartcity.spark.session import spark_session  # noqa: E402
 from smartcity.spark.transform import collect_sorted, write_sorted  # noqa: E402
 from smartcity.spark.types import spark_from_arrow  # noqa: E402
-from smartcity.stack import free_port  # noqa: E402
+from smartcity_commands.stack import free_port  # noqa: E402
 from smartcity.tables import BY_NAME  # noqa: E402
 
 HOUR = Hour("2026-11-28", 10)

@@ -47,7 +47,7 @@ import pyarrow as pa
 from dagster_run import RUN  # bench/ is on sys.path when run as a script
 from tqdm import tqdm
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.console import table as text_table
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
@@ -58,7 +58,7 @@ from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
 from smartcity.spark.inputs import mart_inputs
 from smartcity.spark.marts import FRAMES
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.warehouse.base import PartitionData
 from smartcity.warehouse.postgres import PostgresWarehouse
 from streaming.lake_sink import _split_by_partition

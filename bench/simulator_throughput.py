@@ -14,11 +14,12 @@ import tempfile
 import time
 from datetime import datetime, timezone
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.kafka import ensure_topics, make_producer
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 
 def bare_producer(settings, messages) -> float:

@@ -33,12 +33,13 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from pydantic import SecretStr
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.kafka import partitions_of
 from smartcity.lake import Lake, manifests
 from smartcity.settings import load_settings
 from smartcity.simulator.run import SimulationConfig, run_simulation
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from streaming.job import StreamRun, prepare_live_tables, start_query, stream_id
 from streaming.kafka_source import KafkaStreamReader, read_range
 from streaming.lake_sink import _split_by_partition

@@ -18,7 +18,7 @@ from smartcity_assets_tests.athena_protocol import athena_json_protocol  # noqa:
 
 athena_json_protocol()  # Athena on moto (see its module), before any test creates a client
 
-from smartcity import stack  # noqa: E402
+from smartcity_commands import stack  # noqa: E402
 from smartcity_assets_tests.helpers import embedded_settings, running_broker, temporary_database  # noqa: E402
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from smartcity.settings import Settings
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 ROOT = Path(__file__).parents[1]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -35,7 +35,7 @@ from smartcity.lake.schemas import RAW_FILE_SCHEMAS
 from smartcity.marts import MARTS
 from smartcity.settings import Settings, load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.tables import TABLES
 from streaming.job import StreamRun, run_stream
 
@@ -224,7 +224,7 @@ def weather_row(i: int, **overrides) -> dict:
 @contextmanager
 def running_broker(settings):
     """An embedded broker of its own for `settings` (empty topics), stopped afterwards."""
-    from smartcity import stack
+    from smartcity_commands import stack
 
     broker = stack.Broker()
     state = broker.start(settings)
@@ -268,7 +268,7 @@ def stream_process(settings, log_path, **env) -> subprocess.Popen:
             "SMARTCITY_MAX_OFFSETS_PER_TRIGGER": "4000", "SMARTCITY_LIVE_LAYER": str(settings.live_layer).lower(),
             **({"SMARTCITY_WAREHOUSE_URL": settings.warehouse_url.get_secret_value()} if settings.warehouse_url else {}),
             **env}
-    return subprocess.Popen([sys.executable, "-m", "smartcity.cli", "stream"], env=full,
+    return subprocess.Popen([sys.executable, "-m", "smartcity_commands.cli", "stream"], env=full,
                             stdout=open(log_path, "ab"), stderr=subprocess.STDOUT, start_new_session=True)
 
 
@@ -289,7 +289,7 @@ def wait_for_new_manifest(lake: Lake, proc: subprocess.Popen, timeout: float = 1
 
 def smartcity(*args: str, env: dict | None = None, cwd=None, timeout: float = 120) -> subprocess.CompletedProcess:
     """The command line, in a fresh interpreter."""
-    return subprocess.run([sys.executable, "-m", "smartcity.cli", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "smartcity_commands.cli", *args], capture_output=True, text=True,
                           env={**os.environ, **(env or {})}, cwd=cwd, timeout=timeout)
 
 

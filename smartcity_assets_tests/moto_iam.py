@@ -28,7 +28,7 @@ from moto.glue.responses import GlueResponse
 from moto.iam.access_control import S3IAMRequest
 from moto.server import ThreadedMotoServer
 
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 ADMIN = "admin"
 

@@ -34,7 +34,8 @@ import pyarrow.parquet as pq
 import pytest
 from pydantic import SecretStr
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.catalog.glue import GlueCatalog
 from smartcity.catalog.query import athena_query
 from smartcity.catalog.tables import transformed_table
@@ -180,7 +181,7 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
     assert {Hour.of(datetime.fromisoformat(e["event_time"])) for e in sent} == {HOUR}
 
     # streaming writer: Kafka -> raw zone in S3 (executors write, the driver commits a manifest)
-    stream = subprocess.run([sys.executable, "-m", "smartcity.cli", "stream", "--available-now"], cwd=ROOT,
+    stream = subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "stream", "--available-now"], cwd=ROOT,
                             env=role_env(aws, WRITER, settings), capture_output=True, text=True, timeout=600)
     assert stream.returncode == 0, stream.stderr[-3000:]
     raw = committed_raw(aws)

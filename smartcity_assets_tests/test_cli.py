@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 from .helpers import smartcity
 

@@ -1,5 +1,5 @@
 """Cluster mode on a real Spark standalone cluster: one master and two workers on 127.0.0.1 (1 core and 1g each,
-`smartcity.cluster`), shared by this module.
+`smartcity_commands.cluster`), shared by this module.
 
 - The streaming job submitted with spark-submit as the README documents lands a known event set exactly once, its
   Kafka reads and lake writes done by the workers' executors, although worker-1 (its JVM, its executor's JVM and
@@ -26,10 +26,10 @@ import psutil
 import pytest
 from pydantic import SecretStr
 
-from smartcity import cluster
+from smartcity_commands import cluster
 from smartcity.errors import StackError
 from smartcity.lake import Lake, manifests
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 from .helpers import (
     ROOT,

@@ -27,11 +27,11 @@ import pytest
 
 from smartcity import reference
 from smartcity.contracts import INCIDENT_TYPES
-from smartcity.dashboard import queries
+from smartcity_commands.dashboard import queries
 from smartcity.lake.layout import Hour
 from smartcity.marts import ENVIRONMENT, INCIDENT_RESPONSE, PUBLIC_TRANSPORT, TRAFFIC_CONGESTION, WEATHER_IMPACT
 from smartcity.report.charts import LEVEL_COLOURS, NO_DATA
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.warehouse.base import PartitionData
 from smartcity.warehouse.headlines import Window
 from smartcity.warehouse.live import LiveLayer
@@ -179,7 +179,7 @@ def dashboard(pipeline, warehouse, tmp_path):
     port = free_port()
     log = tmp_path / "dashboard.out"
     with log.open("wb") as out:
-        process = subprocess.Popen([sys.executable, "-m", "smartcity.cli", "dashboard", "--port", str(port)],
+        process = subprocess.Popen([sys.executable, "-m", "smartcity_commands.cli", "dashboard", "--port", str(port)],
                                    env=command_env(pipeline, SMARTCITY_WAREHOUSE_URL=warehouse), cwd=tmp_path,
                                    stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
                                    start_new_session=True)

@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from smartcity import reference, stack
+from smartcity import reference
+from smartcity_commands import stack
 
 from .helpers import command_env, embedded_settings, query
 
@@ -28,7 +29,7 @@ def demo(tmp_path_factory):
     settings = embedded_settings(tmp_path_factory.mktemp("demo"))
     env = command_env(settings)
     try:
-        done = subprocess.run([sys.executable, "-m", "smartcity.cli", "demo", "--hours", str(HOURS), "--vehicles",
+        done = subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "demo", "--hours", str(HOURS), "--vehicles",
                                "150", "--keep-stack"], capture_output=True, text=True, env=env, timeout=900)
         assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-4000:]
         shown = re.search(r"the city on \w+ (\d\d \w+ \d{4}), 06:00-08:00 UTC", done.stdout)

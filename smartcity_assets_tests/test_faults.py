@@ -25,7 +25,8 @@ import pytest
 from confluent_kafka import KafkaException
 from pydantic import SecretStr
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.errors import AccessDenied, BrokerUnavailable, SmartcityError
 from smartcity.kafka import read_topic
 from smartcity.lake import Lake, layout, manifests
@@ -305,7 +306,7 @@ def test_stream_waits_for_the_broker_at_start_and_through_an_outage(tmp_path, sp
 def _simulate_cli(settings, *args: str, **env: str) -> subprocess.Popen:
     full_env = {**os.environ, "SMARTCITY_HOME": str(settings.home_dir),
                 "SMARTCITY_BROKER_PORT": str(settings.broker_port), "PYTHONPATH": str(ROOT), **env}
-    return subprocess.Popen([sys.executable, "-m", "smartcity.cli", "simulate", "--no-progress", *args],
+    return subprocess.Popen([sys.executable, "-m", "smartcity_commands.cli", "simulate", "--no-progress", *args],
                             env=full_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
 
 

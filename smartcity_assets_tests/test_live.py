@@ -18,7 +18,7 @@ from pydantic import SecretStr
 from smartcity import reference
 from smartcity.errors import SmartcityError
 from smartcity.lake import Lake, manifests
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 
 from .expected_marts import ORDER, _level, assert_same
 from .helpers import TcpProxy, drain, kill_group, query, read_lake, send_events, stream_process, wait_until

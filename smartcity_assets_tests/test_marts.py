@@ -19,7 +19,7 @@ from smartcity.lake import Lake, layout
 from smartcity.lake.layout import Hour
 from smartcity.marts import BY_NAME as MARTS
 from smartcity.marts import ENVIRONMENT, TRAFFIC_CONGESTION, Mart
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.warehouse import sql
 from smartcity.warehouse.base import PartitionData, WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse

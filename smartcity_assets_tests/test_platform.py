@@ -19,8 +19,8 @@ import numpy as np
 import psutil
 import pyarrow.parquet as pq
 
-from smartcity import stack
-from smartcity.stack import free_port
+from smartcity_commands import stack
+from smartcity_commands.stack import free_port
 
 from .helpers import command_env, embedded_settings, smartcity, wait_until
 
@@ -93,7 +93,7 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     log = tmp_path / "up.log"
     dagster_home = settings.home_dir / "dagster"
     with log.open("wb") as out:
-        up = subprocess.Popen([sys.executable, "-m", "smartcity.cli", "up", "--ui-port", str(ui_port),
+        up = subprocess.Popen([sys.executable, "-m", "smartcity_commands.cli", "up", "--ui-port", str(ui_port),
                                "--dashboard-port", str(dashboard_port), "--vehicles", "300", "--status-every", "20"],
                               stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     try:

@@ -46,7 +46,7 @@ from smartcity.marts import TRAFFIC_CONGESTION, Mart
 from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
-from smartcity.stack import free_port
+from smartcity_commands.stack import free_port
 from smartcity.tables import TABLES
 from smartcity.warehouse.base import WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse
@@ -315,7 +315,7 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
     env = {**os.environ, **p.aws.keys[ANALYST].env(), "SMARTCITY_ENV": "aws", "SMARTCITY_HOME": str(p.settings.home),
            "SMARTCITY_LAKE_URI": p.settings.lake, "SMARTCITY_AWS_ENDPOINT_URL": p.aws.endpoint,
            "SMARTCITY_ATHENA_WORKGROUP": "other"}
-    cli = subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", "query", "SELECT 1"], capture_output=True,
+    cli = subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "-v", "query", "SELECT 1"], capture_output=True,
                          text=True, env=env, timeout=120)
     assert cli.returncode == 2 and "Traceback" not in cli.stderr
     assert "access denied: cannot run an Athena query in the workgroup other" in cli.stderr
@@ -430,7 +430,7 @@ def test_kafka_sasl_and_tls_settings_reach_every_client(secret_env, monkeypatch)
 
 def test_cli_output_never_shows_secrets(secret_env):
     def run(*args: str, **extra: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "smartcity.cli", "-v", *args], capture_output=True, text=True,
+        return subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "-v", *args], capture_output=True, text=True,
                               env={**os.environ, **extra}, timeout=120)
 
     unreachable = run("simulate", "--events", "1", "--no-progress")

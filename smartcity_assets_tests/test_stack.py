@@ -7,7 +7,7 @@ import socket
 import psutil
 import pytest
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.errors import StackError
 
 from .helpers import embedded_settings

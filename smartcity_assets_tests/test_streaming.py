@@ -84,7 +84,7 @@ def test_same_pipeline_on_s3(broker_only, spark, tmp_path):
 
 
 def test_offsets_lost_by_a_broker_restart_fail_the_query_clearly(tmp_path, spark):
-    from smartcity import stack
+    from smartcity_commands import stack
     from smartcity.errors import SmartcityError
 
     settings = embedded_settings(tmp_path)

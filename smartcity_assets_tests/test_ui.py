@@ -19,7 +19,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.lake import Lake, manifests
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from streaming.job import StreamRun, run_stream

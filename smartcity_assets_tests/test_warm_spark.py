@@ -21,7 +21,7 @@ import psutil
 import pytest
 from pydantic import SecretStr
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.lake import Lake, layout
 from smartcity.lake.layout import Hour
 from smartcity.marts import MARTS

@@ -1,9 +1,9 @@
-"""The dashboard's Streamlit script (`streamlit run smartcity/dashboard/app.py`; `smartcity dashboard` does it
+"""The dashboard's Streamlit script (`streamlit run smartcity_commands/dashboard/app.py`; `smartcity dashboard` does it
 with the right options): two pages over the warehouse the settings name."""
 
 import streamlit as st
 
-from smartcity.dashboard import hourly, live
+from smartcity_commands.dashboard import hourly, live
 
 st.set_page_config(page_title="Smart city operations", layout="wide")
 st.navigation([st.Page(live.page, title="Live", url_path="live", default=True),

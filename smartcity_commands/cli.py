@@ -7,10 +7,11 @@ import logging
 import sys
 from datetime import datetime
 
-from smartcity.dashboard import DEFAULT_PORT as DASHBOARD_PORT
+from smartcity_commands.dashboard import DEFAULT_PORT as DASHBOARD_PORT
 from smartcity.errors import ConfigError, SmartcityError
 from smartcity.settings import load_settings
 from smartcity.simulator.faults import MALFORMED_KINDS
+from streaming.arguments import add_stream_arguments, stream_run, stream_settings
 
 
 def _utc_time(text: str) -> datetime:
@@ -74,15 +75,7 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--no-progress", action="store_true", help="no progress bar")
 
     stream = sub.add_parser("stream", help="land Kafka in the lake's raw zone (Spark Structured Streaming)")
-    stream.add_argument("--available-now", action="store_true",
-                        help="process everything available now, then stop (backfills, tests)")
-    stream.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
-    stream.add_argument("--trigger-interval", type=float, help="seconds between micro-batches (default 1)")
-    stream.add_argument("--max-offsets-per-trigger", type=int, help="cap on Kafka records per micro-batch")
-    stream.add_argument("--starting-offsets", help="earliest | latest | JSON (first start of a checkpoint)")
-    stream.add_argument("--checkpoint", help="checkpoint folder (default .smartcity/checkpoints/raw)")
-    stream.add_argument("--no-fail-on-data-loss", action="store_true",
-                        help="continue from the earliest offsets when checkpointed ones no longer exist")
+    add_stream_arguments(stream)
 
     query = sub.add_parser("query", help="ad-hoc SQL over the catalog (DuckDB locally, Athena in AWS mode)")
     query.add_argument("sql", help='e.g. "SELECT zone_name, count(*) FROM transformed_gps GROUP BY 1"')
@@ -164,14 +157,9 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(format_report(report))
         return 1 if report.failed else 0
     if args.command == "stream":
-        from streaming.job import StreamRun, run_stream
+        from streaming.job import run_stream
 
-        overrides = {"trigger_interval_s": args.trigger_interval,
-                     "max_offsets_per_trigger": args.max_offsets_per_trigger,
-                     "starting_offsets": args.starting_offsets, "checkpoint_location": args.checkpoint,
-                     "fail_on_data_loss": False if args.no_fail_on_data_loss else None}
-        settings = load_settings(**{k: v for k, v in overrides.items() if v is not None})
-        run_stream(settings, StreamRun(available_now=args.available_now, stop_after_s=args.duration))
+        run_stream(stream_settings(args), stream_run(args))
         return 0
     if args.command == "query":
         from smartcity.catalog.query import run_query
@@ -194,7 +182,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(f"latest report: {report.latest_uri}")
         return 0
     if args.command == "stack":
-        from smartcity import stack
+        from smartcity_commands import stack
         from smartcity.console import table
 
         if args.action == "up":
@@ -205,7 +193,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(table(["service", "state", "address", "pid", "log"], stack.status(settings)))
         return 0
     if args.command == "cluster":
-        from smartcity import cluster
+        from smartcity_commands import cluster
         from smartcity.console import table
 
         if args.action == "up":
@@ -219,18 +207,18 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(table(["process", "state", "address", "pid", "log"], cluster.status(settings)))
         return 0
     if args.command == "up":
-        from smartcity.platform import run_platform
+        from smartcity_commands.platform import run_platform
 
         return run_platform(settings, ui_port=args.ui_port, dashboard_port=args.dashboard_port, vehicles=args.vehicles,
                             status_every_s=args.status_every, stop_after_s=args.duration)
     if args.command == "dashboard":
-        from smartcity.dashboard.server import serve
+        from smartcity_commands.dashboard.server import serve
 
         return serve(settings, args.port)
     if args.command == "freshness":
         import dagster as dg
 
-        from smartcity.freshness import measure
+        from smartcity_commands.freshness import measure
         from smartcity.lake import Lake
 
         home = settings.home_dir / "dagster"
@@ -250,7 +238,7 @@ def _dispatch(args: argparse.Namespace) -> int:
             print(path)
         return 0
     if args.command == "demo":
-        from smartcity.demo import run_demo
+        from smartcity_commands.demo import run_demo
 
         return run_demo(settings, hours=args.hours, vehicles=args.vehicles, keep_stack=args.keep_stack)
     raise ConfigError(f"unknown command {args.command}")

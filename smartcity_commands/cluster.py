@@ -28,7 +28,7 @@ import psutil
 
 from smartcity.errors import ConfigError, StackError
 from smartcity.settings import Settings
-from smartcity.stack import (
+from smartcity_commands.stack import (
     ServiceState,
     SparkConnect,
     alive,

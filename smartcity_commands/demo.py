@@ -18,7 +18,8 @@ import time
 from collections import Counter
 from datetime import datetime, timedelta, timezone
 
-from smartcity import contracts, stack
+from smartcity import contracts
+from smartcity_commands import stack
 from smartcity.console import table
 from smartcity.errors import SmartcityError
 from smartcity.kafka import read_topic
@@ -96,7 +97,7 @@ def _run(settings: Settings, hours: int, vehicles: int) -> int:
     began = time.monotonic()
     # In a process of its own, as on the platform: this one is a Spark Connect client for the Dagster runs (a
     # Python process is either that or runs Spark itself).
-    streamed = subprocess.run([sys.executable, "-m", "smartcity.cli", "stream", "--available-now"])
+    streamed = subprocess.run([sys.executable, "-m", "smartcity_commands.cli", "stream", "--available-now"])
     if streamed.returncode != 0:
         raise SmartcityError(f"the streaming job failed (exit code {streamed.returncode}); see its output above")
     landing = summarize(lake, cursor)

@@ -15,7 +15,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from smartcity import stack
+from smartcity_commands import stack
 from smartcity.errors import ConfigError, SmartcityError
 from smartcity.settings import Settings
 from smartcity.warehouse import kind_of, open_warehouse

@@ -8,8 +8,8 @@ from datetime import datetime, timezone
 import pandas as pd
 import streamlit as st
 
-from smartcity.dashboard import charts, queries
-from smartcity.dashboard.source import shown_errors, warehouse
+from smartcity_commands.dashboard import charts, queries
+from smartcity_commands.dashboard.source import shown_errors, warehouse
 from smartcity.live.tables import INCIDENT_HOURS, WINDOWS_MIN
 from smartcity.marts import CONGESTED
 from smartcity.report.charts import zone_names

@@ -18,9 +18,10 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from smartcity import contracts, stack
-from smartcity.dashboard import DEFAULT_PORT as DASHBOARD_PORT
-from smartcity.dashboard import server as dashboard
+from smartcity import contracts
+from smartcity_commands import stack
+from smartcity_commands.dashboard import DEFAULT_PORT as DASHBOARD_PORT
+from smartcity_commands.dashboard import server as dashboard
 from smartcity.errors import SmartcityError
 from smartcity.kafka import ensure_topics
 from smartcity.lake import Lake
@@ -78,7 +79,7 @@ class Platform:
         return env
 
     def plan(self) -> list[Child]:
-        logs, cli = self.settings.home_dir / "logs", [sys.executable, "-m", "smartcity.cli"]
+        logs, cli = self.settings.home_dir / "logs", [sys.executable, "-m", "smartcity_commands.cli"]
         return [
             Child("stream", [*cli, "stream", "--trigger-interval", "5"], logs / "stream.log"),
             Child("simulator", [*cli, "simulate", "--speed", "1", "--duration", "inf", "--no-progress",
@@ -177,7 +178,7 @@ def status_line(settings: Settings, dagster_home: Path, since: datetime, produce
     """Rows landed so far and the congestion mart's freshness since the platform started."""
     import dagster as dg
 
-    from smartcity.freshness import measure
+    from smartcity_commands.freshness import measure
     from smartcity.lake import manifests
 
     lake = Lake.from_settings(settings)

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import streamlit as st
 
-from smartcity.dashboard import charts, queries
-from smartcity.dashboard.source import shown_errors, warehouse
+from smartcity_commands.dashboard import charts, queries
+from smartcity_commands.dashboard.source import shown_errors, warehouse
 from smartcity.marts import ENVIRONMENT, INCIDENT_RESPONSE, PUBLIC_TRANSPORT, TRAFFIC_CONGESTION, WEATHER_IMPACT
 from smartcity.warehouse.headlines import Window
 
