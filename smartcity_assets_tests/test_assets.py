@@ -256,6 +256,29 @@ def test_a_tick_that_only_landed_weather_requests_no_gps_or_camera_work(tmp_path
         (HOUR_10, weather), (f"{HOUR_11}..{HOUR_11}", {"marts/incident_response"})]
 
 
+def test_hours_no_partition_has_are_reported_and_skipped_not_a_stalled_sensor(tmp_path):
+    """Raw hours landed before event times were bounded (a far-future or pre-2026 clock) are no Dagster partition:
+    the tick skips them with a warning, plans the real hours (one range over them, not over decades), and moves on."""
+    settings = embedded_settings(tmp_path)
+    lake = Lake.from_settings(settings)
+    bad = ["2099-12-31-23:00", "9999-12-31-23:00", "1999-08-21-10:00"]
+    good = [f"2026-11-29-{h:02d}:00" for h in (8, 9, 10)]
+    commit_batch(lake, 0, {("gps", h): 5 for h in bad + good})
+    result = sensor_tick(settings)
+    assert _planned(result) == [(f"{good[0]}..{good[-1]}", {"catalog/raw_gps", "transformed/gps",
+                                 "transformed/gps_matched", "catalog/transformed_gps", "catalog/transformed_gps_matched",
+                                 "marts/traffic_congestion", "marts/weather_impact", "marts/public_transport"})]
+    assert sorted(e.partition for e in result.asset_events) == good
+    warnings: list[str] = []
+    found, cursor = manifests.list_after(lake, manifests.Cursor())
+    assert _planned(plan_runs(found, cursor, computed=lambda mart, hour: False, warn=warnings.append)) == _planned(result)
+    assert [w.split(" (")[0] for w in warnings] == [f"skipped raw/gps partition {k}: no hourly partition has that hour"
+                                                     for k in sorted(bad)]
+    assert manifests.Cursor.loads(result.cursor) == {STREAM: 0}  # consumed: the next tick starts after it
+    commit_batch(lake, 1, {("gps", "2099-12-31-23:00"): 1})
+    assert _planned(sensor_tick(settings, result.cursor)) == []
+
+
 def test_a_backlog_of_hours_is_one_run_over_their_range(tmp_path):
     lake = Lake.from_settings(embedded_settings(tmp_path))
     hours = [f"2026-11-29-{h:02d}:00" for h in (8, 9, 10, 11)]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import math
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 
 import pyarrow as pa
 import pytest
@@ -22,7 +22,8 @@ from smartcity.simulator.world import World
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD, PARSED
 
-START = datetime(2026, 11, 29, 7, 30, tzinfo=timezone.utc)
+START = datetime(2026, 11, 29, 7, 30, tzinfo=timezone.utc)  # also the ingest time of the parser tests
+FIRST_ACCEPTED = datetime(2026, 1, 1, tzinfo=timezone.utc)  # the documented window: 2026-01-01 .. ingest + 5 min
 FUZZ = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 FUZZ_BATCHES = settings(FUZZ, max_examples=80)  # each example is a whole batch of records
 
@@ -197,11 +198,31 @@ def test_streaming_parser_turns_every_message_into_a_row_or_a_reason(messages, d
         topic, value, _ = messages[row["kafka_offset"]]
         contract = contracts.BY_TOPIC.get(topic)
         set_structs = [c.name for c in CONTRACTS if row[c.name] is not None]
+        typed, reason = contract.parse(value) if contract is not None else (None, "unknown_topic")
+        if reason is None and not FIRST_ACCEPTED <= typed["event_time"] <= START + timedelta(minutes=5):
+            reason = "out_of_window:event_time"  # a valid message with a broken clock
         if row["reason"] is None:
             assert set_structs == [contract.name] and row["source"] == contract.name
-            typed, reason = contract.parse(value)
             assert reason is None and _same(typed, row[contract.name])
         else:
             assert set_structs == [] and row["raw_value"] == value
-            expected = "unknown_topic" if contract is None else contract.parse(value)[1]
-            assert row["reason"] == expected
+            assert row["reason"] == reason
+
+
+@pytest.mark.parametrize("stamp", ["2099-12-31T23:59:00Z", "9999-12-31T23:00:00Z", "0001-01-01T00:00:00Z",
+                                   "1999-08-21T10:00:00Z", "2025-12-31T23:59:59.999Z", "2026-11-29T07:35:00.001Z"])
+def test_a_broken_clock_is_quarantined_with_its_reason_not_landed_in_an_hour_no_table_has(stamp):
+    """GPS week rollovers, unset clocks and far-future times are valid by the contract's types but outside the
+    accepted window (2026-01-01 .. ingest time + 5 min): quarantined, the rest of the batch lands."""
+    fixes = [dict(VALID["gps"][0], event_time=stamp), VALID["gps"][1],
+             dict(VALID["gps"][2], event_time="2026-11-29T07:34:59Z"),  # 4 min 59 s ahead of the ingest: a drift
+             dict(VALID["gps"][3], event_time="2026-01-01T00:00:00Z")]  # the first hour of every table
+    batch = pa.RecordBatch.from_pylist(
+        [{"topic": contracts.GPS.topic, "partition": 0, "offset": i, "timestamp": START, "key": b"v", "value": encode(r)}
+         for i, r in enumerate(fixes)], schema=KAFKA_RECORD)
+    rows = pa.Table.from_batches(parse_batch(batch, START), schema=PARSED).to_pylist()
+    by_offset = {r["kafka_offset"]: r for r in rows}
+    assert by_offset[0]["reason"] == "out_of_window:event_time" and by_offset[0]["raw_value"] == encode(fixes[0])
+    assert (by_offset[0]["part_date"], by_offset[0]["part_hour"]) == ("2026-11-29", 7)  # quarantined by ingest time
+    assert [by_offset[i]["reason"] for i in (1, 2, 3)] == [None, None, None]
+    assert (by_offset[3]["part_date"], by_offset[3]["part_hour"]) == ("2026-01-01", 0)

@@ -3,7 +3,8 @@
 Runs on executors through `DataFrame.mapInArrow`. Each input batch becomes one output batch per source
 that had valid messages (its struct column set, the others null) plus one for the quarantined ones.
 Valid rows are partitioned by the *event* time's UTC date and hour; quarantined rows, whose event time
-cannot be trusted, by the ingest time.
+cannot be trusted, by the ingest time. A valid message whose event time lies outside the accepted window
+(`smartcity.contracts.event_time`: the first table hour .. ingest time + a clock skew) is quarantined too.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from smartcity import contracts
+from smartcity.contracts.event_time import OUT_OF_WINDOW, in_window
 from streaming.schemas import PARSED, TS
 
 _NULL_STRUCTS = {c.name: PARSED.field(c.name).type for c in contracts.CONTRACTS}
@@ -55,6 +57,13 @@ def parse_batch(batch: pa.RecordBatch, ingest_time: datetime) -> list[pa.RecordB
         for position, reason in rejected:
             bad_rows.append(rows[position])
             reasons.append(reason)
+        accepted = in_window(typed.column("event_time"), ingest_time)
+        if not pc.all(accepted).as_py():  # a broken clock: quarantined, never an hour no table has
+            outside = pc.indices_nonzero(pc.invert(accepted)).to_pylist()
+            bad_rows += [rows[good[i]] for i in outside]
+            reasons += [OUT_OF_WINDOW] * len(outside)
+            typed = typed.filter(accepted)
+            good = [p for p, ok in zip(good, accepted.to_pylist()) if ok]
         if not good:
             continue
         struct = pa.StructArray.from_arrays(typed.columns, fields=list(typed.schema))

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
 from smartcity import names
+from smartcity.contracts.event_time import FIRST_DATE  # noqa: F401  (re-exported: the first hour of every table)
 
 RAW = "raw"
 QUARANTINE = "quarantine"
@@ -31,7 +32,6 @@ MANIFESTS = "_manifests/raw"
 SYMLINKS = "_symlinks"  # per raw partition, the list of its committed files (Hive symlink manifests)
 DATA_FILE = "data.parquet"  # the one file of a transformed or mart partition
 PARTITION_COLUMNS = ("event_date", "event_hour")  # of every hourly table: lake folders, catalog, warehouse
-FIRST_DATE = "2026-01-01"  # the first hour any hourly table can have (00:00 UTC that day)
 
 _FILE_RE = re.compile(r"^part-(?P<stream>[0-9a-f]{16})-(?P<batch>\d{12})-(?P<task>[0-9a-f]{32})\.parquet$")
 _STREAM_ID = re.compile(r"[0-9a-f]{16}")

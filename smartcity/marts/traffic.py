@@ -1,7 +1,7 @@
 """Traffic marts: congestion per road segment and hour, and congestion episodes across hours."""
 
 from smartcity.contracts import column
-from smartcity.lake.layout import FIRST_DATE
+from smartcity.contracts.event_time import FIRST_DATE
 from smartcity.marts.spec import BiView, Mart, MartInput
 
 # Ratio of mean speed to the speed limit -> congestion level (thresholds as in common practice for

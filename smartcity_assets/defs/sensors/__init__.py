@@ -29,6 +29,7 @@ from smartcity_assets.keys import (
     transformed_key,
 )
 from smartcity_assets.keys import MARTS as MARTS_GROUP
+from smartcity_assets.partitions import HOURLY
 from smartcity_assets.resources import LakeResource
 
 MAX_MANIFESTS_PER_TICK = 500
@@ -49,7 +50,8 @@ def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
     return plan_runs(found, new_cursor, queued_runs(context),
-                    computed=lambda mart, hour: store.exists(store.path(layout.mart_file(mart, hour))))
+                     computed=lambda mart, hour: store.exists(store.path(layout.mart_file(mart, hour))),
+                     warn=context.log.warning)
 
 
 Pending = list[tuple[set[str], set[dg.AssetKey]]]  # per run not started yet: (its hours, its assets)
@@ -109,7 +111,9 @@ def _landed(found: list[manifests.Manifest]) -> dict[tuple[str, str], dict]:
 
 
 def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, queued: Pending | None = None,
-              computed: Callable[[str, Hour], bool] = lambda mart, hour: True) -> dg.SensorResult:
+              computed: Callable[[str, Hour], bool] = lambda mart, hour: True,
+              known: Callable[[str], bool] = HOURLY.has_partition_key,
+              warn: Callable[[str], None] = lambda message: None) -> dg.SensorResult:
     """Raw materializations and run requests for the manifests found.
 
     One run per changed hour (oldest first): the raw catalog entries, transformed tables and catalog entries
@@ -120,8 +124,15 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
     Since each run reads the lake as it is when it starts, and these come after every run that rewrites
     their inputs, the marts end equal to a computation from scratch whatever order and batching the hours
     land in. `queued`: runs not started yet, whose hours and assets cover a request (then it is left out).
+    An hour that is no partition (`known`: before the first one, or ahead of the clock — landed before event
+    times were bounded at ingest, `smartcity.contracts.event_time`) is reported through `warn` and skipped: it
+    must not stop the tick, and with it every later hour.
     """
     added = _landed(found)
+    for (source, key) in sorted(k for k in added if not known(k[1])):
+        a = added.pop((source, key))
+        warn(f"skipped raw/{source} partition {key}: no hourly partition has that hour ({a['rows']:,} rows in "
+             f"micro-batches {', '.join(sorted(a['batches']))}); nothing downstream is requested for it")
     events = [
         dg.AssetMaterialization(asset_key=raw_key(source), partition=hour, metadata={
             "rows_added": a["rows"], "files_added": a["files"], "bytes_added": a["bytes"],
@@ -166,7 +177,7 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
                                           asset_selection=selection, tags=TRIGGER_TAG))
     inside = set(_between(backlog[0], backlog[-1])) if backlog else set()  # the backlog run redoes those
     for mart in MARTS:
-        later = sorted(_stale_elsewhere(mart, changed, computed) - inside)
+        later = sorted(_stale_elsewhere(mart, changed, computed, known) - inside)
         if not later:
             continue
         span = {h.key for h in _between(later[0], later[-1])}
@@ -178,7 +189,7 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
     return dg.SensorResult(run_requests=runs, asset_events=events, cursor=new_cursor.dumps())
 
 
-def _stale_elsewhere(mart, changed: dict[Hour, list[str]], computed) -> set[Hour]:
+def _stale_elsewhere(mart, changed: dict[Hour, list[str]], computed, known) -> set[Hour]:
     """Hours of `mart` that read a changed input hour other than their own, and that no run of this tick
     recomputes after that input is rewritten: their own hour's run does only when it comes later (a later
     hour) and includes the mart. Only hours that landed in this tick or were built before."""
@@ -186,7 +197,7 @@ def _stale_elsewhere(mart, changed: dict[Hour, list[str]], computed) -> set[Hour
     for hour, names in changed.items():
         for name in names:
             for stale in mart.stale_after(name, hour):
-                if stale == hour or stale.date < FIRST_DATE:
+                if stale == hour or stale.date < FIRST_DATE or not known(stale.key):
                     continue
                 if stale > hour and stale in changed and set(mart.input_tables) & set(changed[stale]):
                     continue  # its own run comes later in this tick and reads the new input
