@@ -213,7 +213,7 @@ def test_streaming_writer_appends_raw_zone_and_nothing_else(platform, caplog):
         lake, sink = p.lake(), p.sink()
         # a replayed batch: the manifest exists, so the new files are not committed; the writer may not
         # delete them (append-only), says so, and nothing changes for readers
-        replay = sink.write_batch(iter(parse_batch(kafka_records(200), START)), 0)
+        replay = sink.write_batch(iter(parse_batch(kafka_records(3000), START)), 0)  # the same records again
         with caplog.at_level(logging.WARNING, "smartcity.streaming.lake_sink"):
             sink.commit([replay], 0)
         assert "may not delete" in caplog.text

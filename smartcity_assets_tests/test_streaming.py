@@ -3,10 +3,14 @@ the job mid-batch under load is in test_faults.py.)"""
 
 from __future__ import annotations
 
+import shutil
+import threading
+
 import boto3
 import orjson
 import pytest
 
+from smartcity.errors import SmartcityError
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.summary import summarize
 
@@ -57,7 +61,7 @@ def test_a_replayed_or_aborted_batch_is_never_visible(broker_only, spark, tmp_pa
     lake.write_bytes(lake.path(copy_path), lake.read_bytes(lake.path(original.path)))
     replay = LakeCommitMessage(files=[manifests.DataFile(copy_path, original.zone, original.source,
                                                          original.date, original.hour, original.rows,
-                                                         original.bytes)])
+                                                         original.bytes)], offsets=committed.offsets)
     writer.commit([replay], 0)
     assert not lake.exists(lake.path(copy_path))  # the replay's files are removed, the first commit stays
     assert manifests.read(lake, stream_id, 0).files == committed.files
@@ -104,3 +108,62 @@ def test_offsets_lost_by_a_broker_restart_fail_the_query_clearly(tmp_path, spark
             Lake.from_settings(settings)).quarantined_total == 3_000 + 500
     finally:
         broker.stop(settings, state)
+
+
+def test_a_batch_id_reused_for_other_offsets_stops_the_stream_and_loses_nothing(broker_only, spark, tmp_path):
+    """A checkpoint reset while the stream id stays fixed: its batch 0 reads other offsets than the batch 0 in the
+    lake. That is no replay: the stream stops, saying why, with nothing of the batch visible and no offset marked
+    done; restoring the checkpoint that belongs to the lake, the stream goes on exactly once."""
+    settings = broker_only.model_copy(update={"stream_id": "0123456789abcdef"})
+    config, _ = produce(settings, 3_000)
+    drain(settings, spark)
+    backup = tmp_path / "checkpoint-backup"
+    shutil.copytree(settings.checkpoint, backup)
+    shutil.rmtree(settings.checkpoint)  # reset: the next start plans batch 0 again, from the earliest offsets
+    more, _ = produce(settings, 2_000, seed=2)
+    lake = Lake.from_settings(settings)
+    first = manifests.read(lake, "0123456789abcdef", 0)
+    with pytest.raises(SmartcityError, match="batch 0 of stream 0123456789abcdef was committed before for other "
+                                             "Kafka offsets"):
+        drain(settings, spark)
+    assert manifests.read(lake, "0123456789abcdef", 0) == first and manifests.head(lake) == {"0123456789abcdef": 0}
+    shutil.rmtree(settings.checkpoint)
+    shutil.copytree(backup, settings.checkpoint)
+    drain(settings, spark)
+    assert_exactly_once(settings, expected_messages(config) + expected_messages(more))
+
+
+@pytest.mark.parametrize("store", ["local", "s3"])
+def test_two_writers_of_one_manifest_cannot_both_win(tmp_path, store):
+    """Two drivers committing the same stream's batch id at the same moment, for different offsets (two
+    deployments sharing an id): exactly one manifest is created, the other writer is refused, every time."""
+    def race(lake: Lake, rounds: int) -> None:
+        for batch in range(rounds):
+            outcomes, gate = {}, threading.Barrier(2)
+
+            def commit(writer: int) -> None:
+                offsets = [manifests.OffsetRange("smartcity.gps", 0, 100 * writer, 100 * writer + 99, 100)]
+                files = [manifests.DataFile(f"raw/source=gps/event_date=2026-11-29/event_hour=10/part-{writer}.parquet",
+                                            "raw", "gps", "2026-11-29", 10, 100, 1000)]
+                manifest = manifests.Manifest("00000000000000aa", batch, manifests.now_iso(), files, offsets)
+                gate.wait()
+                try:
+                    outcomes[writer] = manifests.commit(lake, manifest)
+                except manifests.ManifestConflict:
+                    outcomes[writer] = "refused"
+
+            threads = [threading.Thread(target=commit, args=(w,)) for w in (1, 2)]
+            for t in threads:
+                t.start()
+            for t in threads:
+                t.join()
+            winner = next(w for w, outcome in outcomes.items() if outcome is True)
+            assert sorted(outcomes.values(), key=str) == sorted([True, "refused"], key=str)
+            assert manifests.read(lake, "00000000000000aa", batch).offsets[0].first == 100 * winner
+
+    if store == "local":
+        race(Lake(f"file://{tmp_path}/lake"), 40)
+        return
+    with moto_server() as endpoint:
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="city-lake")
+        race(Lake("s3://city-lake/smartcity", s3_endpoint_url=endpoint), 20)

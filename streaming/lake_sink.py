@@ -2,10 +2,12 @@
 
 Executors (`write`) turn their rows into Parquet files, one per (zone, source, date, hour) they touched,
 split at `maxRowsPerFile`, named after the stream and batch. The driver (`commit`) then publishes one
-manifest naming every file of the batch — the moment the batch becomes visible. A batch id whose manifest
-already exists (a replay after a crash) is not committed again, and its new files are removed; `abort`
-removes the files of a failed batch. Readers only trust files named in manifests, so neither case can
-duplicate data or expose a partial batch.
+manifest naming every file of the batch — the moment the batch becomes visible; the manifest is created only
+if absent. A batch id whose manifest already exists for the same Kafka offsets (a replay after a crash) is not
+committed again, and its new files are removed; the same id for other offsets (a reset or restored checkpoint
+under a fixed stream id) stops the stream with nothing of the batch visible (`manifests.commit`); `abort`
+removes the files of a failed batch. Readers only trust files named in manifests, so no case can duplicate
+data, lose it or expose a partial batch.
 
 Object-store errors: every lake operation is retried on throttling, 5xx and timeouts (see
 `smartcity.lake.retry`), and a commit whose answer was lost is recognised when retried. When the store

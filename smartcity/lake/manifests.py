@@ -2,8 +2,9 @@
 
 Executors write data files; then the driver writes one manifest per micro-batch naming those files and
 the partitions they touch. Readers trust only files named in a manifest, so files of a batch that crashed
-before its commit (or was replayed under the same batch id) are never read. Writing a manifest that
-already exists is a no-op: a replayed batch never duplicates data.
+before its commit (or was replayed under the same batch id) are never read. A manifest is created only if
+absent: a replayed batch (same id, same Kafka offsets) never duplicates data, and the same id for other offsets
+stops the stream instead of losing them (`commit`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 
+from smartcity.errors import SmartcityError
 from smartcity.lake import layout
 from smartcity.lake.storage import Lake
 
@@ -77,18 +79,47 @@ class Manifest:
                    body.get("quarantine_reasons", {}))
 
 
-def commit(lake: Lake, manifest: Manifest) -> bool:
-    """Publish a manifest. False (and nothing written) if this stream's batch was committed before.
+class ManifestConflict(SmartcityError):
+    """A batch id committed before for other Kafka offsets: not a replay (see `commit`)."""
 
-    Safe to call again after an error: when the store did write an earlier attempt but its answer was
-    lost (a timeout), the manifest found names exactly these files and counts as this commit — the
-    caller must not mistake it for a replay and remove the files it names.
+
+def commit(lake: Lake, manifest: Manifest) -> bool:
+    """Publish a manifest; it is created only if none exists for its stream and batch (two writers cannot both
+    win). True when this batch is committed with these files — now, or by an earlier attempt of this very call
+    whose answer was lost (the manifest found names exactly these files and offsets: the caller keeps them). False
+    (nothing written) when the batch was committed before for the same Kafka offsets: a replay after a
+    restart, whose new files the caller may remove.
+
+    The same batch id for other offsets is no replay: the checkpoint was reset, lost or restored from a backup
+    while the stream id stayed, or two deployments share one. Keeping the first manifest would silently drop
+    the new rows once Spark records their offsets as done, so this raises `ManifestConflict` and the stream
+    stops with nothing of the batch visible.
     """
+    path = lake.path(layout.manifest_path(manifest.stream_id, manifest.batch_id))
     existing = read(lake, manifest.stream_id, manifest.batch_id)
-    if existing is not None:
+    if existing is None:
+        if lake.create_bytes(path, manifest.to_json()):
+            return True
+        existing = read(lake, manifest.stream_id, manifest.batch_id)  # created meanwhile, or our lost answer
+    same_offsets = sorted(existing.offsets, key=_order) == sorted(manifest.offsets, key=_order)
+    if same_offsets:
         return existing.files == manifest.files
-    lake.write_bytes(lake.path(layout.manifest_path(manifest.stream_id, manifest.batch_id)), manifest.to_json())
-    return True
+    raise ManifestConflict(
+        f"micro-batch {manifest.batch_id} of stream {manifest.stream_id} was committed before for other Kafka "
+        f"offsets ({_ranges(existing.offsets)}; now {_ranges(manifest.offsets)}): the streaming checkpoint was "
+        "reset, lost or restored from a backup while the stream id stayed the same, or two deployments share "
+        "the id. Nothing of this batch is visible and no offset is marked done. Give this checkpoint a stream id "
+        "of its own (unset SMARTCITY_STREAM_ID for a local checkpoint folder, or set a new 16-hex-digit one) and "
+        "start the stream again, or restore the checkpoint that belongs to this lake")
+
+
+def _order(o: OffsetRange) -> tuple:
+    return o.topic, o.partition, o.first, o.last, o.rows
+
+
+def _ranges(offsets: list[OffsetRange]) -> str:
+    shown = ", ".join(f"{o.topic}/{o.partition} {o.first}..{o.last}" for o in sorted(offsets, key=_order)[:3])
+    return (shown + (f" and {len(offsets) - 3} more" if len(offsets) > 3 else "")) or "no offsets"
 
 
 def read(lake: Lake, stream_id: str, batch_id: int) -> Manifest | None:

@@ -144,6 +144,40 @@ class Lake:
             f.write(data)
         self.fs.move(tmp, path)
 
+    def create_bytes(self, path: str, data: bytes) -> bool:
+        """Write a whole object only if nothing is at `path` yet: True when this call created it, False when it
+        existed. Two writers racing for one path cannot both win: a local hard link of a finished temporary
+        file (fails if the name exists), a conditional S3 PUT (`If-None-Match: *`).
+
+        Retried on transient errors; an attempt whose answer was lost may make a retry find the object and
+        answer False, so a caller that gets False reads the object to see whose it is."""
+        return self._retrying(f"creating {self.relative(path)}", lambda: self._create_bytes(path, data))
+
+    def _create_bytes(self, path: str, data: bytes) -> bool:
+        if self.is_s3:
+            from botocore.exceptions import ClientError
+
+            bucket, _, key = path.partition("/")
+            try:
+                self.s3_client().put_object(Bucket=bucket, Key=key, Body=data, IfNoneMatch="*")
+            except ClientError as exc:
+                if exc.response["Error"]["Code"] in ("PreconditionFailed", "412"):
+                    return False
+                raise
+            return True
+        folder = path.rsplit("/", 1)[0]
+        self.fs.create_dir(folder, recursive=True)
+        tmp = f"{path}.tmp-{uuid.uuid4().hex}"
+        with self.fs.open_output_stream(tmp) as f:
+            f.write(data)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            return False
+        finally:
+            os.unlink(tmp)
+        return True
+
     def write_parquet(self, table: pa.Table, path: str) -> int:
         """Write one Parquet file (zstd) atomically; returns its size in bytes."""
         buffer = io.BytesIO()

@@ -76,7 +76,7 @@ def reports_denials(action: str, resource: Callable[..., str]) -> Callable:
 
 # What each `Lake` operation does to the objects it is given (its first argument: a path or a list of paths).
 LAKE_ACTIONS = {"exists": "read", "size": "read", "read_bytes": "read", "read_parquet": "read",
-                "read_parquet_part": "read", "parquet_footer": "read", "write_bytes": "write",
+                "read_parquet_part": "read", "parquet_footer": "read", "write_bytes": "write", "create_bytes": "write",
                 "write_parquet": "write", "list_dir": "list", "list_subdirs": "list", "list_names_after": "list",
                 "delete": "delete"}
 
