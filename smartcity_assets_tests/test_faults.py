@@ -195,8 +195,8 @@ def test_transient_store_errors_in_writer_commit_and_listing_are_retried(s3, spa
         Rule("PUT", r"/raw/source=weather/.*part-", "timeout", 1),
         Rule("*", r"/quarantine/.*part-", "slowdown", 2),
         Rule("HEAD", r"/_manifests/raw/.*/000000000000\.json", "slowdown", 2),  # manifest commit (driver)
-        Rule("POST", r"/_manifests/raw/.*/000000000001\.json\?uploadId", "lost_response", 1),
-        Rule("PUT", r"/_manifests/raw/.*/000000000002\.json\?partNumber", "internal", 3))
+        Rule("PUT", r"/_manifests/raw/.*/000000000001\.json", "lost_response", 1),  # the retry finds it: ours
+        Rule("PUT", r"/_manifests/raw/.*/000000000002\.json", "internal", 3))
     drain(settings.model_copy(update={"max_offsets_per_trigger": 1_000}), spark)
     assert [r.hits for r in rules] == [r.count for r in rules]  # every fault was really injected
     assert_exactly_once(settings, expected_messages(config))
@@ -217,9 +217,9 @@ def test_a_commit_whose_answer_was_lost_keeps_its_files_and_is_not_repeated(s3, 
     files it names stay; after a restart the replayed batch is recognised and nothing is duplicated."""
     settings, proxy = s3
     config, _ = produce(settings, 3_000, seed=22, partitions=1)
-    lost = proxy.add(Rule("POST", r"/_manifests/raw/.*/000000000000\.json\?uploadId", "lost_response"))[0]
+    lost = proxy.add(Rule("PUT", r"/_manifests/raw/.*/000000000000\.json", "lost_response"))[0]
     with pytest.raises(SmartcityError, match=r"the streaming query failed: LakeUnavailable: the lake at "
-                                             r"s3://city-lake/smartcity kept failing while writing "
+                                             r"s3://city-lake/smartcity kept failing while creating "
                                              r"_manifests/raw/\w+/000000000000\.json"):
         drain(settings, spark)
     assert lost.hits > settings.lake_retries  # every try of the commit lost its answer
