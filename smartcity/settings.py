@@ -43,6 +43,9 @@ class Settings(BaseSettings):
     # Lake, warehouse, Spark, AWS
     lake_uri: str | None = Field(None, description="file:///path or s3://bucket/prefix; unset = <home>/lake")
     warehouse_url: SecretStr | None = Field(None, description="postgresql:// URL; unset = embedded")
+    iceberg_catalog_url: SecretStr | None = Field(
+        None, description="PostgreSQL URL of the embedded mode's Iceberg catalog (pyiceberg's SQL catalog, schema "
+                          "iceberg); unset = the warehouse's database. AWS mode catalogs in Glue (glue_database)")
     redshift_iam_role: str | None = Field(None, pattern=r"^arn:aws[a-z-]*:iam::[0-9]{12}:role/[A-Za-z0-9+=,.@_/-]+$",
                                           description="IAM role ARN Redshift COPY uses to read the lake")
     spark_master: str = "local[*]"
@@ -99,7 +102,7 @@ class Settings(BaseSettings):
     def _empty_remote_is_unset(cls, value):
         return None if isinstance(value, str) and not value.strip() else value
 
-    @field_validator("warehouse_url")
+    @field_validator("warehouse_url", "iceberg_catalog_url")
     @classmethod
     def _check_warehouse_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and not value.get_secret_value().startswith(("postgresql://", "postgres://")):
@@ -129,6 +132,10 @@ class Settings(BaseSettings):
         return f"postgresql://postgres@127.0.0.1:{self.postgres_port}/smartcity"
 
     @property
+    def iceberg_catalog_dsn(self) -> str:
+        return self.iceberg_catalog_url.get_secret_value() if self.iceberg_catalog_url else self.warehouse_dsn
+
+    @property
     def uses_embedded_spark_connect(self) -> bool:
         return self.spark_remote is None
 
@@ -147,11 +154,6 @@ class Settings(BaseSettings):
     def athena_results(self) -> str:
         """Where Athena writes query results (s3://.../)."""
         return self.athena_output or f"{self.lake.rstrip('/')}/_athena/"
-
-    @property
-    def catalog_path(self) -> Path:
-        """The embedded catalog (DuckDB)."""
-        return self.home_dir / "catalog.duckdb"
 
     @property
     def checkpoint(self) -> str:

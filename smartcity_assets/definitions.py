@@ -11,10 +11,11 @@ import warnings
 import dagster as dg
 
 from smartcity.settings import Settings, load_settings
-from smartcity_assets.defs import catalog, live, marts, raw, report, sensors, transformed
+from smartcity_assets.defs import catalog, live, maintenance, marts, raw, report, sensors, transformed
 from smartcity_assets.resources import resources_for
 
-DOMAINS = (raw.defs, transformed.defs, catalog.defs, marts.defs, live.defs, report.defs, sensors.defs)
+DOMAINS = (raw.defs, transformed.defs, catalog.defs, marts.defs, live.defs, report.defs, sensors.defs,
+           maintenance.defs)
 
 
 def definitions_for(settings: Settings) -> dg.Definitions:
@@ -23,7 +24,8 @@ def definitions_for(settings: Settings) -> dg.Definitions:
         warnings.simplefilter("ignore", dg.BetaWarning)
         assets = dg.with_source_code_references(list(merged.assets or ()))
     return dg.Definitions(
-        assets=assets, sensors=merged.sensors, resources=resources_for(settings),
+        assets=assets, sensors=merged.sensors, jobs=merged.jobs, schedules=merged.schedules,
+        resources=resources_for(settings),
         # All steps of a run share one process and so one Spark session: a run pays one JVM start, and the
         # sensor asks for one run per affected hour, not one per table.
         executor=dg.in_process_executor)

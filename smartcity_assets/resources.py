@@ -10,10 +10,8 @@ from typing import Literal
 import dagster as dg
 from dagster_pyspark import PySparkResource
 
-from smartcity.catalog.glue import GlueCatalog
-from smartcity.catalog.local import LocalCatalog
-from smartcity.errors import ConfigError
 from smartcity.lake import Lake
+from smartcity.lake.iceberg import NAMESPACE, LakeTables
 from smartcity.lake.retry import RetryPolicy
 from smartcity.settings import Settings
 from smartcity.spark.session import connect_session, spark_conf, spark_server_answers
@@ -43,27 +41,23 @@ class LakeResource(dg.ConfigurableResource):
                    retries=settings.lake_retries, retry_backoff_s=settings.lake_retry_backoff_s)
 
 
-class CatalogResource(dg.ConfigurableResource):
-    """Where tables are registered: `glue` (AWS Glue Data Catalog) or `local` (a DuckDB file)."""
+class TablesResource(dg.ConfigurableResource):
+    """The lake's Iceberg tables and their catalog: pyiceberg's SQL catalog on PostgreSQL (embedded; the URL comes
+    through dg.EnvVar when it carries a password) or the Glue Data Catalog (AWS)."""
 
-    kind: Literal["glue", "local"]
-    lake_uri: str
-    database: str = "smartcity"
+    lake: LakeResource
+    kind: Literal["sql", "glue"]
+    catalog_url: str | None = None
+    glue_database: str = "smartcity"
     region: str = "us-east-1"
-    endpoint_url: str | None = None
-    local_path: str | None = None
+    glue_endpoint: str | None = None
 
-    def catalog(self) -> GlueCatalog | LocalCatalog:
-        if self.kind == "glue":
-            return GlueCatalog(self.database, self.lake_uri, self.region, self.endpoint_url)
-        lake = Lake(self.lake_uri)
-        if lake.is_s3:
-            raise ConfigError(f"the local catalog reads a lake folder, but SMARTCITY_LAKE_URI is {self.lake_uri}: "
-                              "use SMARTCITY_ENV=aws to catalog an S3 lake in Glue (queried with Athena)")
-        return LocalCatalog(self.local_path, lake.root)
+    def tables(self) -> LakeTables:
+        return LakeTables.open(self.lake.lake(), self.kind, uri=self.catalog_url, database=self.glue_database,
+                               region=self.region, glue_endpoint=self.glue_endpoint)
 
     def qualified(self, table: str) -> str:
-        return f"{self.database}.{table}" if self.kind == "glue" else table
+        return f"{self.glue_database if self.kind == 'glue' else NAMESPACE}.{table}"
 
 
 class WarehouseResource(dg.ConfigurableResource):
@@ -115,21 +109,21 @@ class SparkResource(PySparkResource):
 
 
 def resources_for(settings: Settings) -> dict:
-    """The resources of a deployment: the lake and Spark from the settings; catalog and warehouse by
-    `SMARTCITY_ENV` (embedded: DuckDB + PostgreSQL; aws: Glue + Redshift)."""
+    """The resources of a deployment: the lake and Spark from the settings; the tables' catalog and the warehouse
+    by `SMARTCITY_ENV` (embedded: the SQL catalog and the warehouse on PostgreSQL; aws: Glue + Redshift)."""
+    lake = LakeResource.from_settings(settings)
     if settings.env == "aws":
-        catalog = CatalogResource(kind="glue", lake_uri=settings.lake, database=settings.glue_database,
-                                  region=settings.aws_region, endpoint_url=settings.aws_endpoint_url)
+        tables = TablesResource(lake=lake, kind="glue", glue_database=settings.glue_database,
+                                region=settings.aws_region, glue_endpoint=settings.aws_endpoint_url)
         warehouse = WarehouseResource(kind="redshift", url=dg.EnvVar("SMARTCITY_WAREHOUSE_URL"),
                                       redshift_iam_role=dg.EnvVar("SMARTCITY_REDSHIFT_IAM_ROLE"))
     else:
-        catalog = CatalogResource(kind="local", lake_uri=settings.lake, local_path=str(settings.catalog_path))
+        tables = TablesResource(lake=lake, kind="sql", catalog_url=_catalog_url(settings))
         warehouse = WarehouseResource(kind="postgres", url=_warehouse_url(settings))
     # Spark reads and writes the lake through pyarrow on its executors (smartcity.spark.lake_files), with the
     # credentials of their environment (instance profile / role): no Hadoop S3 connector, no S3 settings here.
     spark = SparkResource(spark_config=spark_conf(settings), remote=settings.spark_connect_url)
-    return {"lake": LakeResource.from_settings(settings), "pyspark": spark,
-            "catalog": catalog, "warehouse": warehouse}
+    return {"lake": lake, "pyspark": spark, "tables": tables, "warehouse": warehouse}
 
 
 def _warehouse_url(settings: Settings) -> str | dg.EnvVar:
@@ -137,3 +131,13 @@ def _warehouse_url(settings: Settings) -> str | dg.EnvVar:
     if settings.warehouse_url is not None and os.environ.get("SMARTCITY_WAREHOUSE_URL") == settings.warehouse_dsn:
         return dg.EnvVar("SMARTCITY_WAREHOUSE_URL")
     return settings.warehouse_dsn  # the embedded server (no password), or a URL given in code
+
+
+def _catalog_url(settings: Settings) -> str | dg.EnvVar:
+    """The embedded catalog's URL: its own variable, the warehouse's (the same database), or the embedded server's."""
+    if settings.iceberg_catalog_url is not None and os.environ.get("SMARTCITY_ICEBERG_CATALOG_URL") == \
+            settings.iceberg_catalog_dsn:
+        return dg.EnvVar("SMARTCITY_ICEBERG_CATALOG_URL")
+    if settings.iceberg_catalog_url is None:
+        return _warehouse_url(settings)
+    return settings.iceberg_catalog_dsn

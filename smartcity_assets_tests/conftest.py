@@ -40,6 +40,13 @@ def warehouse(live_stack) -> str:
 
 
 @pytest.fixture
+def lakehouse(tmp_path, warehouse):
+    """Settings for a lake of this test's own whose Iceberg catalog (and warehouse) is a database of its own on
+    the session's PostgreSQL; no broker."""
+    return embedded_settings(tmp_path, warehouse_url=SecretStr(warehouse))
+
+
+@pytest.fixture
 def broker_only(tmp_path):
     """A fresh embedded broker of its own (empty topics), with a private state folder and lake; no warehouse,
     so the stream runs without the live layer."""

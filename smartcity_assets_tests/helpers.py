@@ -27,15 +27,19 @@ import pyarrow.compute as pc
 
 from smartcity import contracts
 from smartcity.catalog.query import local_query
+from smartcity.catalog.tables import mart_table, transformed_table
+from smartcity.lake.iceberg import LakeTables
 from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
+from smartcity.marts import BY_NAME as MARTS_BY_NAME
 from smartcity.marts import MARTS
 from smartcity.settings import Settings, load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig, run_simulation
 from smartcity_commands.stack import free_port
+from smartcity.tables import BY_NAME as TABLES_BY_NAME
 from smartcity.tables import TABLES
 from streaming.job import StreamRun, run_stream
 
@@ -315,16 +319,24 @@ def run_requested(settings, request, **kwargs):
 
 def sensor_tick(settings, cursor=None):
     from smartcity_assets.defs.sensors import raw_manifest_sensor
-    from smartcity_assets.resources import LakeResource
+    from smartcity_assets.resources import resources_for
 
-    context = dg.build_sensor_context(cursor=cursor, resources={"lake": LakeResource.from_settings(settings)})
-    return raw_manifest_sensor(context)
+    resources = resources_for(settings)
+    with dg.build_sensor_context(cursor=cursor, resources={k: resources[k] for k in ("lake", "tables")}) as context:
+        return raw_manifest_sensor(context)
 
 
 # -- reading what was written ----------------------------------------------------------------------------------
 
-def read_transformed(lake: Lake, table: str, partition_key: str) -> pa.Table:
-    return lake.read_parquet([lake.path(layout.transformed_file(table, Hour.parse(partition_key)))])
+def read_transformed(settings, table: str, partition_key: str, snapshot_id: int | None = None) -> pa.Table:
+    """A transformed table's hour as its Iceberg table holds it (at the current or the given snapshot)."""
+    return LakeTables.from_settings(settings).read(transformed_table(TABLES_BY_NAME[table]),
+                                                   [Hour.parse(partition_key)], snapshot_id)
+
+
+def read_mart(settings, mart: str, partition_key: str) -> pa.Table:
+    """A mart's hour as its Iceberg table (the lake copy) holds it."""
+    return LakeTables.from_settings(settings).read(mart_table(MARTS_BY_NAME[mart]), [Hour.parse(partition_key)])
 
 
 def read_raw(lake: Lake, source: str, partition_key: str) -> pa.Table:
@@ -333,24 +345,32 @@ def read_raw(lake: Lake, source: str, partition_key: str) -> pa.Table:
 
 @dataclass(frozen=True)
 class HourOutputs:
-    """What a run of every layer wrote for an hour: transformed and mart files (bytes), mart rows in the
-    warehouse, and every table of the local catalog (its rows, sorted)."""
+    """What a run of every layer wrote for an hour: the rows of the hour in every transformed and mart Iceberg
+    table (in order: the files are sorted), mart rows in the warehouse, and every table `smartcity query` sees
+    (its rows, sorted)."""
 
-    files: dict[str, bytes]
+    lake: dict[str, list[tuple]]
     warehouse: dict[str, list[tuple]]
     catalog: dict[str, list[tuple]]
 
 
+def lake_rows(settings, partition_key: str) -> dict[str, list[tuple]]:
+    """The rows of the hour (as text, in file order) in every transformed and mart table that holds it."""
+    tables, hour = LakeTables.from_settings(settings), Hour.parse(partition_key)
+    definitions = [transformed_table(t) for t in TABLES] + [mart_table(m) for m in MARTS]
+    return {d.name: [tuple(map(str, r.values())) for r in tables.read(d, [hour]).to_pylist()]
+            for d in definitions if tables.hour_files(d, [hour])}
+
+
 def hour_outputs(settings, partition_key: str) -> HourOutputs:
-    lake, hour = Lake.from_settings(settings), Hour.parse(partition_key)
-    paths = [layout.transformed_file(t.name, hour) for t in TABLES] + [layout.mart_file(m.name, hour) for m in MARTS]
-    files = {p: lake.read_bytes(lake.path(p)) for p in paths if lake.exists(lake.path(p))}
+    lake = lake_rows(settings, partition_key)
     warehouse = {m.name: sorted(map(tuple, query(settings.warehouse_dsn, f"SELECT * FROM {m.qualified}")
                                     .astype(str).values.tolist())) for m in MARTS}
-    _, views = local_query(settings, "SELECT view_name FROM duckdb_views() WHERE NOT internal")
+    _, views = local_query(settings, "SELECT table_name FROM duckdb_tables() UNION ALL "
+                                     "SELECT view_name FROM duckdb_views() WHERE NOT internal")
     catalog = {v: sorted(tuple(map(str, row)) for row in local_query(settings, f'SELECT * FROM "{v}"')[1])
                for (v,) in views}
-    return HourOutputs(files, warehouse, catalog)
+    return HourOutputs(lake, warehouse, catalog)
 
 
 @contextmanager

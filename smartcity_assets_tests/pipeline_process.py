@@ -18,7 +18,7 @@ import dagster as dg
 from smartcity.settings import load_settings
 from smartcity_assets.definitions import definitions_for, execute_in_process
 from smartcity_assets.defs.sensors import raw_manifest_sensor
-from smartcity_assets.resources import LakeResource, WarehouseResource
+from smartcity_assets.resources import WarehouseResource
 
 
 def main() -> None:
@@ -27,7 +27,8 @@ def main() -> None:
     resources = {**defs.resources, "warehouse": WarehouseResource(kind="postgres",
                                                                   url=os.environ["SMARTCITY_WAREHOUSE_URL"])}
     defs = dg.Definitions(assets=defs.assets, resources=resources, executor=dg.in_process_executor)
-    tick = raw_manifest_sensor(dg.build_sensor_context(resources={"lake": LakeResource.from_settings(settings)}))
+    with dg.build_sensor_context(resources={k: resources[k] for k in ("lake", "tables")}) as context:
+        tick = raw_manifest_sensor(context)
     runs = []
     for request in tick.run_requests:
         result = execute_in_process(defs, request, raise_on_error=False)

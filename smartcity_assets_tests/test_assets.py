@@ -1,15 +1,15 @@
 """The Dagster assets on real Spark and a real lake folder: the manifest sensor, the transforms end to end
-(deduplication, enrichment, map matching, idempotent files), checks that block downstream, the full chain."""
+(deduplication, enrichment, map matching, a re-materialization that is a new Iceberg snapshot of the same rows), checks that block downstream, the full chain."""
 
 from __future__ import annotations
 
-import hashlib
 import math
+from contextlib import ExitStack
 from datetime import datetime, timezone
-from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from pydantic import SecretStr
 
 from smartcity import contracts, reference, tables
 from smartcity.lake import Lake, layout, manifests
@@ -31,6 +31,7 @@ from .helpers import (
     read_transformed,
     run_requested,
     sensor_tick,
+    temporary_database,
 )
 
 STREAM = "0123456789abcdef"
@@ -53,8 +54,8 @@ def commit_batch(lake: Lake, batch: int, landed: dict[tuple[str, str], int]) -> 
     return manifest
 
 
-def test_sensor_records_landings_and_requests_what_they_affect_once(tmp_path):
-    settings = embedded_settings(tmp_path)
+def test_sensor_records_landings_and_requests_what_they_affect_once(lakehouse):
+    settings = lakehouse
     lake = Lake.from_settings(settings)
     commit_batch(lake, 0, {("gps", HOUR_10): 700, ("weather", HOUR_10): 9, ("emergency", HOUR_11): 2})
     commit_batch(lake, 1, {("gps", HOUR_10): 300, ("gps", HOUR_11): 500})  # a late fix for hour 10
@@ -143,43 +144,49 @@ def nearest_segment(lat: float, lon: float, heading: float) -> str | None:
     return best[2] if best else None
 
 
-def test_transform_deduplicates_enriches_and_is_idempotent(broker_only, spark):
+def test_transform_deduplicates_enriches_and_is_idempotent(broker_only, warehouse, spark):
+    settings = broker_only.model_copy(update={"warehouse_url": SecretStr(warehouse)})  # the Iceberg catalog's home
     start = datetime(2026, 11, 29, 10, 20, tzinfo=timezone.utc)
-    land(broker_only, spark, 6_000, start)
-    land(broker_only, spark, 2_000, start)  # the same seed again: 2,000 events delivered twice
-    lake = Lake.from_settings(broker_only)
-    result = materialize(broker_only, HOUR_10)
+    land(settings, spark, 6_000, start)
+    land(settings, spark, 2_000, start)  # the same seed again: 2,000 events delivered twice
+    lake = Lake.from_settings(settings)
+    result = materialize(settings, HOUR_10)
     assert result.success
     counts = {e.asset_key.path[1]: e.materialization.metadata for e in result.get_asset_materialization_events()}
     assert sum(m["duplicates_removed"].value for m in counts.values()) == 2_000
     assert all(ev.passed for ev in result.get_asset_check_evaluations() if ev.severity == dg.AssetCheckSeverity.ERROR)
 
     for source in ("gps", "vehicle"):
-        got = read_transformed(lake, source, HOUR_10).to_pandas().sort_values("event_id").reset_index(drop=True)
+        got = read_transformed(settings, source, HOUR_10).to_pandas().sort_values("event_id").reset_index(drop=True)
         want = expected_transformed(lake, source, HOUR_10)
         assert got.event_id.is_unique and got.event_id.tolist() == want.event_id.tolist()
         assert got.kafka_offset.tolist() == want.kafka_offset.tolist()  # the first delivery was kept
         assert got.zone_id.tolist() == want.zone_id.tolist()
         for column in contracts.BY_NAME[source].field_names:  # every contract field as it arrived
             assert got[column].equals(want[column]), column
-    matched = read_transformed(lake, "gps_matched", HOUR_10).to_pandas()
-    assert len(matched) == len(read_transformed(lake, "gps", HOUR_10))
+    matched = read_transformed(settings, "gps_matched", HOUR_10).to_pandas()
+    assert len(matched) == len(read_transformed(settings, "gps", HOUR_10))
     sample = matched.sample(300, random_state=1)
     assert sample.segment_id.tolist() == [nearest_segment(r.latitude, r.longitude, r.heading_deg)
                                           for r in sample.itertuples()]
     assert matched.segment_id.notna().mean() > 0.99 and matched.match_distance_m.max() <= 50
 
-    camera = read_transformed(lake, "traffic_camera", HOUR_10).to_pandas()
+    camera = read_transformed(settings, "traffic_camera", HOUR_10).to_pandas()
     segments = reference.segments().to_pandas().set_index("segment_id")
     assert (camera.zone_id == segments.loc[camera.segment_id, "zone_id"].values).all()
     assert (camera.speed_limit_kmh == segments.loc[camera.segment_id, "speed_limit_kmh"].values).all()
 
-    def digest(name: str) -> str:
-        return hashlib.sha256(Path(lake.path(layout.transformed_file(name, Hour.parse(HOUR_10)))).read_bytes()).hexdigest()
-
-    before = {t.name: digest(t.name) for t in tables.TABLES}
-    assert materialize(broker_only, HOUR_10).success
-    assert {t.name: digest(t.name) for t in tables.TABLES} == before
+    # Materialized again: a new snapshot per table with the very same rows; the first snapshot still reads
+    first = {t.name: int(counts[t.name]["snapshot_id"].value) for t in tables.TABLES}
+    before = {t.name: read_transformed(settings, t.name, HOUR_10) for t in tables.TABLES}
+    again = materialize(settings, HOUR_10)
+    assert again.success
+    second = {e.asset_key.path[1]: e.materialization.metadata for e in again.get_asset_materialization_events()}
+    for t in tables.TABLES:
+        assert int(second[t.name]["snapshot_id"].value) != first[t.name]
+        assert (second[t.name]["files_added"].value, second[t.name]["files_removed"].value) == (1, 1)
+        assert read_transformed(settings, t.name, HOUR_10).equals(before[t.name])
+        assert read_transformed(settings, t.name, HOUR_10, snapshot_id=first[t.name]).equals(before[t.name])
 
 
 @dg.asset(key=["test", "downstream_of_camera"], deps=[transformed_key("traffic_camera")], partitions_def=HOURLY)
@@ -187,8 +194,13 @@ def downstream_of_camera() -> None:
     """Stands in for a mart: must not run when a blocking check of its input fails."""
 
 
-def test_checks_fail_with_counts_and_block_downstream(tmp_path, spark):
-    settings = embedded_settings(tmp_path)
+def test_checks_fail_with_counts_and_block_downstream(tmp_path, live_stack, spark):
+    def lakehouse(folder):  # a lake and an Iceberg catalog of its own
+        return embedded_settings(tmp_path / folder, warehouse_url=SecretStr(stack.enter_context(
+            temporary_database(live_stack.warehouse_dsn))))
+
+    stack = ExitStack()
+    settings = lakehouse("bad")
     lake = Lake.from_settings(settings)
     bad = ([camera_row(i) for i in range(20)]
            + [camera_row(100 + i, vehicle_count=9) for i in range(4)]  # counts do not add up
@@ -212,11 +224,12 @@ def test_checks_fail_with_counts_and_block_downstream(tmp_path, spark):
     assert transformed_key("traffic_camera") in materialized and downstream_of_camera.key not in materialized
 
     # a clean partition passes every check and lets downstream run
-    settings = embedded_settings(tmp_path / "clean")
-    commit_raw(Lake.from_settings(settings), "traffic_camera", [camera_row(i) for i in range(20)], batch=0)
-    result = materialize(settings, HOUR_10, selection=selection, extra_assets=[downstream_of_camera])
-    assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
-    assert downstream_of_camera.key in {e.asset_key for e in result.get_asset_materialization_events()}
+    with stack:
+        settings = lakehouse("clean")
+        commit_raw(Lake.from_settings(settings), "traffic_camera", [camera_row(i) for i in range(20)], batch=0)
+        result = materialize(settings, HOUR_10, selection=selection, extra_assets=[downstream_of_camera])
+        assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+        assert downstream_of_camera.key in {e.asset_key for e in result.get_asset_materialization_events()}
 
 
 def test_full_chain_simulate_stream_sensor_transform(pipeline, spark):
@@ -230,13 +243,12 @@ def test_full_chain_simulate_stream_sensor_transform(pipeline, spark):
         # every blocking check passes (a warning, e.g. a GPS fix too far from any road, may not)
         assert all(e.passed for e in result.get_asset_check_evaluations()
                    if e.severity == dg.AssetCheckSeverity.ERROR)
-    lake = Lake.from_settings(pipeline)
     landed = {(e.asset_key.path[1], e.partition): e.metadata["rows_added"].value for e in tick.asset_events}
     # one simulation, no duplicates: every landed row is in its transformed table, every GPS fix matched
     for (source, hour), rows in landed.items():
-        assert read_transformed(lake, source, hour).num_rows == rows
+        assert read_transformed(pipeline, source, hour).num_rows == rows
         if source == "gps":
-            assert read_transformed(lake, "gps_matched", hour).num_rows == rows
+            assert read_transformed(pipeline, "gps_matched", hour).num_rows == rows
 
 
 def _planned(result) -> list[tuple[str, set[str]]]:
@@ -256,10 +268,10 @@ def test_a_tick_that_only_landed_weather_requests_no_gps_or_camera_work(tmp_path
         (HOUR_10, weather), (f"{HOUR_11}..{HOUR_11}", {"marts/incident_response"})]
 
 
-def test_hours_no_partition_has_are_reported_and_skipped_not_a_stalled_sensor(tmp_path):
+def test_hours_no_partition_has_are_reported_and_skipped_not_a_stalled_sensor(lakehouse):
     """Raw hours landed before event times were bounded (a far-future or pre-2026 clock) are no Dagster partition:
     the tick skips them with a warning, plans the real hours (one range over them, not over decades), and moves on."""
-    settings = embedded_settings(tmp_path)
+    settings = lakehouse
     lake = Lake.from_settings(settings)
     bad = ["2099-12-31-23:00", "9999-12-31-23:00", "1999-08-21-10:00"]
     good = [f"2026-11-29-{h:02d}:00" for h in (8, 9, 10)]

@@ -36,15 +36,17 @@ from pydantic import SecretStr
 
 from smartcity import contracts
 from smartcity_commands import stack
-from smartcity.catalog.glue import GlueCatalog
 from smartcity.catalog.query import athena_query
-from smartcity.catalog.tables import transformed_table
-from smartcity.errors import AccessDenied
+from smartcity.catalog.tables import mart_table, transformed_table
+from smartcity.lake.iceberg import LakeTables
+from smartcity.errors import ConfigError
+from smartcity.lake import Lake
 from smartcity.lake.layout import Hour
 from smartcity.marts import MARTS, Mart
 from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import SimulationConfig, run_simulation
+from smartcity.tables import BY_NAME as TABLES_BY_NAME
 from smartcity.tables import TABLES
 from smartcity.warehouse.base import PartitionData
 from smartcity.warehouse.redshift import RedshiftWarehouse, create_sql, table_attributes
@@ -200,12 +202,15 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
     assert run["partition"] == HOUR.key and run["success"], run["failures"] or done.stderr[-4000:]
     assert {f"marts/{m.name}" for m in MARTS} <= set(run["assets"])
 
-    # transformed tables in S3: each hour's file holds each event once
-    fs = filesystem(aws, ANALYST)
-    gps = pq.read_table(f"{BUCKET}/{PREFIX}/transformed/gps/{HOUR.folder}/data.parquet", filesystem=fs)
+    # transformed tables in S3, read through their Iceberg tables in Glue with the analyst's keys: each event once
+    with aws.acting_as(ANALYST, monkeypatch):
+        tables = LakeTables.open(Lake(f"s3://{BUCKET}/{PREFIX}", s3_endpoint_url=aws.endpoint), "glue",
+                                 database=DATABASE, glue_endpoint=aws.endpoint)
+        gps = tables.read(transformed_table(TABLES_BY_NAME["gps"]), [HOUR])
+        mart_files = {m.name: tables.hour_files(mart_table(m), [HOUR]) for m in MARTS}
     assert sorted(gps.column("event_id").to_pylist()) == sorted(raw["gps"].column("event_id").to_pylist())
 
-    # Glue: every table of the run, with the hour's partition (read with the analyst's keys)
+    # Glue: every table of the run is an Iceberg table (what Athena and Redshift Spectrum read) in the lake
     glue = boto3.client("glue", endpoint_url=aws.endpoint, region_name="us-east-1",
                         aws_access_key_id=aws.keys[ANALYST].access_key,
                         aws_secret_access_key=aws.keys[ANALYST].secret_key,
@@ -214,14 +219,14 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
     assert {"raw_gps", "transformed_gps", "transformed_gps_matched"} <= wanted
     assert wanted <= {t["Name"] for t in glue.get_tables(DatabaseName=DATABASE)["TableList"]}
     for table in wanted:
-        partitions = glue.get_partitions(DatabaseName=DATABASE, TableName=table)["Partitions"]
-        assert [p["Values"] for p in partitions] == [[HOUR.date, str(HOUR.hour)]], table
-        assert partitions[0]["StorageDescriptor"]["Location"].startswith(f"s3://{BUCKET}/{PREFIX}/")
+        parameters = glue.get_table(DatabaseName=DATABASE, Name=table)["Table"]["Parameters"]
+        assert parameters["table_type"] == "ICEBERG", table
+        assert parameters["metadata_location"].startswith(f"s3://{BUCKET}/{PREFIX}/"), table
 
     # the warehouse holds each mart's hour as its lake copy holds it: what Redshift's COPY reads (loader's keys)
     loader_fs = filesystem(aws, LOADER)
-    copies = {m.name: pq.read_table(f"{BUCKET}/{PREFIX}/marts/{m.name}/{HOUR.folder}/data.parquet",
-                                    filesystem=loader_fs) for m in MARTS}
+    assert all(len(files) == 1 for files in mart_files.values())  # one file per hour and mart
+    copies = {m.name: pq.read_table(next(iter(mart_files[m.name])), filesystem=loader_fs) for m in MARTS}
     assert copies["traffic_congestion"].num_rows > 0 and copies["environment"].num_rows > 0
     for mart in MARTS:
         assert warehouse_rows(warehouse, mart) == lake_rows(copies[mart.name], mart), mart.name
@@ -229,7 +234,7 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
     # Redshift's statements for the same partitions, on PostgreSQL: the same rows, replaced in one transaction
     redshift = RedshiftOnPostgres(warehouse, loader_fs)
     for mart in MARTS:
-        uri = f"s3://{BUCKET}/{PREFIX}/marts/{mart.name}/{HOUR.folder}/data.parquet"
+        uri = f"s3://{next(iter(mart_files[mart.name]))}"
         redshift.replace_partition(mart, PartitionData(HOUR, copies[mart.name], uri))
         assert warehouse_rows(warehouse, mart) == lake_rows(copies[mart.name], mart), mart.name
     assert len(redshift.copies) == len(MARTS)
@@ -240,31 +245,34 @@ def test_aws_mode_end_to_end_each_component_under_its_own_role(aws, broker_only,
     assert isinstance(columns, list)
 
 
-def test_glue_registration_needs_no_create_database_once_it_exists(aws, monkeypatch, tmp_path):
-    """The pipeline's policy has no glue:CreateDatabase, and registering works: the catalog looks first."""
+def test_iceberg_tables_need_no_create_database_once_it_exists(aws, monkeypatch, tmp_path):
+    """The pipeline's policy has no glue:CreateDatabase, and creating its tables works: the database exists."""
     pipeline = next(r for r in iam.roles(aws_settings(aws.endpoint, tmp_path)) if r.name == PIPELINE)
     assert not any("glue:CreateDatabase" in s["Action"] for s in pipeline.statements)
     with aws.acting_as(PIPELINE, monkeypatch):
-        catalog = GlueCatalog(DATABASE, f"s3://{BUCKET}/{PREFIX}", "us-east-1", aws.endpoint)
-        assert catalog.register_table(transformed_table(TABLES[0])) in ("created", "unchanged")
-        assert catalog.register_table(transformed_table(TABLES[1])) in ("created", "unchanged")
+        tables = LakeTables.open(Lake(f"s3://{BUCKET}/{PREFIX}", s3_endpoint_url=aws.endpoint), "glue",
+                                 database=DATABASE, glue_endpoint=aws.endpoint)
+        for table in TABLES[:2]:
+            tables.table(transformed_table(table))
+            assert tables.exists(transformed_table(table))
 
 
-def test_a_missing_glue_database_is_created_only_where_allowed(aws, monkeypatch):
-    lake = f"s3://{BUCKET}/{PREFIX}"
+def test_a_missing_glue_database_is_a_clear_error_until_an_operator_creates_it(aws, monkeypatch):
+    lake = Lake(f"s3://{BUCKET}/{PREFIX}", s3_endpoint_url=aws.endpoint)
     aws.client("glue").delete_database(Name=DATABASE)  # not deployed yet
+
+    def tables() -> LakeTables:
+        return LakeTables.open(lake, "glue", database=DATABASE, glue_endpoint=aws.endpoint)
+
     with aws.acting_as(PIPELINE, monkeypatch):  # missing, and the role may not create it: says how
-        with pytest.raises(AccessDenied, match=rf"cannot create the Glue database {DATABASE} \(it does not exist yet: "
-                                               rf"create it once .*aws glue create-database .*Name={DATABASE}`\)"):
-            GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint).register_table(transformed_table(TABLES[0]))
-    with aws.acting_as("admin", monkeypatch):  # operator credentials: created, once
-        admin = GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint)
-        admin.ensure_database()
-        admin.ensure_database()
-        assert admin.glue.get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
+        with pytest.raises(ConfigError, match=rf"the Glue database {DATABASE} does not exist yet and these "
+                                              rf"credentials may not create it: .*aws glue create-database"):
+            tables().table(transformed_table(TABLES[0]))
+    with aws.acting_as("admin", monkeypatch):  # operator credentials: created with the first table
+        tables().table(transformed_table(TABLES[1]))
+        assert aws.client("glue").get_database(Name=DATABASE)["Database"]["Name"] == DATABASE
     with aws.acting_as(PIPELINE, monkeypatch):
-        assert GlueCatalog(DATABASE, lake, "us-east-1", aws.endpoint).register_table(
-            transformed_table(TABLES[0])) == "created"
+        assert tables().table(transformed_table(TABLES[0])).name() == (DATABASE, transformed_table(TABLES[0]).name)
 
 
 def test_redshift_tables_sort_on_the_partition_columns_and_the_rest_runs_on_postgres(warehouse):

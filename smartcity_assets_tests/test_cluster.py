@@ -132,7 +132,7 @@ def test_status_shows_every_worker_alive_and_a_taken_port_is_a_clear_error(runni
 
 def test_spark_submit_as_documented_lands_the_events_exactly_once_even_with_a_worker_killed_mid_batch(
         running_cluster, master, broker_only, tmp_path):
-    """README, "On a Spark cluster", as on one box: the workers share the project's environment, so PYSPARK_PYTHON
+    """docs/streaming.md, "On a Spark cluster", as on one box: the workers share the project's environment, so PYSPARK_PYTHON
     is its interpreter and nothing is shipped; spark-submit's --master wins over SMARTCITY_SPARK_MASTER. Once the
     first micro-batch has committed, worker-1 and its whole process tree get kill -9 while its executor runs a
     task of the next one: Spark runs that task again on worker-2, and the lake holds every event exactly once."""
@@ -180,7 +180,7 @@ def test_a_dagster_run_of_every_layer_on_the_cluster_writes_what_a_local_run_wri
         running_cluster, master, broker_only, spark, live_stack, tmp_path):
     """The same committed raw hour, run once in a run process of its own whose Spark is a client of the cluster
     (SMARTCITY_SPARK_REMOTE=in-process, SMARTCITY_SPARK_MASTER=spark://…) and meanwhile with the test session's
-    local Spark (in process): the same transformed and mart files byte for byte, the same warehouse rows and the
+    local Spark (in process): the same transformed and mart rows in the same order, the same warehouse rows and the
     same catalog tables."""
     with temporary_database(live_stack.warehouse_dsn) as local_dsn, \
             temporary_database(live_stack.warehouse_dsn) as cluster_dsn:
@@ -202,7 +202,7 @@ def test_a_dagster_run_of_every_layer_on_the_cluster_writes_what_a_local_run_wri
         assert applications(running_cluster[0]) - before  # its Spark was the cluster's
 
         local_out, cluster_out = hour_outputs(local, HOUR), hour_outputs(on_cluster, HOUR)
-    assert local_out.files.keys() == cluster_out.files.keys() and local_out.files
-    assert [f for f in local_out.files if local_out.files[f] != cluster_out.files[f]] == []
+    assert local_out.lake.keys() == cluster_out.lake.keys() and local_out.lake
+    assert [t for t in local_out.lake if local_out.lake[t] != cluster_out.lake[t]] == []
     assert local_out.warehouse == cluster_out.warehouse and any(local_out.warehouse.values())
     assert local_out.catalog == cluster_out.catalog and any(local_out.catalog.values())

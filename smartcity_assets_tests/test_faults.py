@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import boto3
@@ -33,10 +33,15 @@ from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.retry import LakeUnavailable
+from smartcity.catalog.tables import mart_table, transformed_table
+from smartcity.lake.iceberg import LakeTables
+from smartcity.marts import BY_NAME as MARTS
 from smartcity.marts import ENVIRONMENT
+from smartcity.tables import BY_NAME as TABLES
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from smartcity.warehouse.base import PartitionData, WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse
+from smartcity_assets.defs.sensors import RANGE_END, RANGE_START
 from smartcity_assets.keys import mart_key, transformed_catalog_key, transformed_key
 
 from .fault_proxy import FaultProxy, Rule
@@ -56,10 +61,13 @@ from .helpers import (
     materialize,
     moto_server,
     produce,
+    query,
+    run_requested,
     sensor_tick,
     stream_process,
     wait_for_new_manifest,
     wait_until,
+    weather_row,
 )
 
 ENVIRONMENT_KEY = mart_key(ENVIRONMENT.name)
@@ -458,8 +466,47 @@ def test_a_failing_blocking_check_stops_only_that_partitions_downstream(tmp_path
     assert all(e.passed for e in results[HOUR_11].get_asset_check_evaluations())
     materialized = {k: instance.get_materialized_partitions(k) for k in keys}
     assert materialized == {keys[0]: {HOUR_10, HOUR_11}, keys[1]: {HOUR_11}, keys[2]: {HOUR_11}}
-    assert not lake.exists(lake.path(layout.mart_file("traffic_congestion", Hour.parse(HOUR_10))))
-    assert lake.exists(lake.path(layout.mart_file("traffic_congestion", Hour.parse(HOUR_11))))
+    catalog = LakeTables.from_settings(settings)
+    assert catalog.hours(mart_table(MARTS["traffic_congestion"])) == [Hour.parse(HOUR_11)]
+    assert catalog.hours(transformed_table(TABLES["traffic_camera"])) == [Hour.parse(HOUR_11)]
+    assert catalog.held_back(transformed_table(TABLES["traffic_camera"])) == {HOUR_10}
+
+
+def test_one_bad_hour_in_a_six_hour_backlog_blocks_only_itself_and_the_mart_hours_whose_window_holds_it(
+        tmp_path, warehouse, spark):
+    """A backlog run over 10:00-15:00 (one range run, as the sensor asks for many changed hours) where hour 12's
+    weather fails a blocking check: the other five hours are published and their marts built; hour 12 is held
+    back, and so are the mart hours that read it (environment 12; incident response 12 and 13, which read the
+    hour before for the weather at each incident)."""
+    settings = embedded_settings(tmp_path, warehouse_url=warehouse)
+    lake = Lake.from_settings(settings)
+    day = datetime(2026, 11, 29, tzinfo=timezone.utc)
+    for n, hour in enumerate(range(10, 16)):
+        t = day + timedelta(hours=hour, minutes=5)
+        rows = [weather_row(100 * hour + i, event_time=t + timedelta(minutes=i), ingest_time=t + timedelta(minutes=i),
+                            humidity_pct=150.0 if hour == 12 and i < 2 else 80.0) for i in range(12)]
+        commit_raw(lake, "weather", rows, batch=n, hour=hour)
+    keys = [transformed_key("weather"), transformed_catalog_key("weather"), mart_key("environment"),
+            mart_key("incident_response")]
+    backlog = dg.RunRequest(asset_selection=keys, tags={RANGE_START: "2026-11-29-10:00",
+                                                        RANGE_END: "2026-11-29-15:00"})
+    result = run_requested(settings, backlog)
+    assert result.success
+    failing = {e.check_name: e for e in result.get_asset_check_evaluations() if not e.passed}
+    assert set(failing) == {"humidity_pct_in_range"}
+    assert failing["humidity_pct_in_range"].metadata["failing_hours"].value == ["2026-11-29-12:00"]
+    catalog = LakeTables.from_settings(settings)
+    hours = lambda definition: [h.hour for h in catalog.hours(definition)]  # noqa: E731
+    assert hours(transformed_table(TABLES["weather"])) == [10, 11, 13, 14, 15]
+    assert catalog.held_back(transformed_table(TABLES["weather"])) == {"2026-11-29-12:00"}
+    assert hours(mart_table(MARTS["environment"])) == [10, 11, 13, 14, 15]
+    assert hours(mart_table(MARTS["incident_response"])) == [10, 11, 14, 15]
+    environment = query(warehouse, "SELECT event_hour, readings FROM bi.environment ORDER BY event_hour")
+    assert environment.values.tolist() == [[h, 12] for h in (10, 11, 13, 14, 15)]
+    skipped = {e.asset_key: e.materialization.metadata["skipped_hours"].value
+               for e in result.get_asset_materialization_events() if e.asset_key.path[0] == "marts"}
+    assert skipped == {mart_key("environment"): ["2026-11-29-12:00"],
+                       mart_key("incident_response"): ["2026-11-29-12:00", "2026-11-29-13:00"]}
 
 
 # -- sustained poison messages ---------------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from smartcity.lake import Lake, layout, manifests
 from smartcity.lake.layout import Hour
 from smartcity.lake.manifests import DataFile, Manifest
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
-from smartcity.spark.inputs import lake_frame, raw_rows, transformed_input
+from smartcity.spark.inputs import lake_frame, raw_rows
 from smartcity.spark.transform import write_sorted
 from smartcity.spark.types import spark_from_arrow
 
@@ -120,16 +120,13 @@ def test_an_hour_without_files_is_empty_in_its_schema(files, spark):
     assert (read.files, read.rows) == (0, 0)
     got = read.frame.toArrow()
     assert got.num_rows == 0 and got.schema.names == RAW_FILE_SCHEMAS["gps"].names
-    assert transformed_input(spark, files.lake, "gps", [HOUR]) is None
 
 
-def test_a_transformed_hour_reads_in_its_files_schema_and_older_files_lack_new_columns(files, spark):
+def test_a_file_reads_in_its_own_schema_and_older_files_lack_new_columns(files, spark):
     table = pa.table({"event_id": ["b", "a", "c"], "speed_kmh": [30.5, None, 12.0],
                       "event_time": pa.array([T0, T0 + timedelta(seconds=1), T0], pa.timestamp("us", tz="UTC"))})
-    path = files.write(layout.transformed_file("gps", HOUR), table)
-    read = transformed_input(spark, files.lake, "gps", [HOUR])
-    assert (read.files, read.rows) == (1, 3)
-    got = arrow_of(read.frame)
+    path = files.write("transformed/gps/data/event_time_hour=2026-11-29-10/a.parquet", table)
+    got = arrow_of(lake_frame(spark, files.lake, {path: 3}, spark_from_arrow(table.schema)))
     assert got.schema == files.read([path]).schema.remove_metadata()
     assert got.to_pylist() == files.read([path]).sort_by("event_id").to_pylist()
     # an older file without a column the schema asks for: NULL there
@@ -139,22 +136,25 @@ def test_a_transformed_hour_reads_in_its_files_schema_and_older_files_lack_new_c
     assert old.drop_columns(["zone_id"]).to_pylist() == got.to_pylist()
 
 
-def test_hours_of_a_transformed_table_are_one_read(files, spark):
+def test_small_files_of_several_hours_are_one_task(files, spark):
     tables = {h: pa.table({"event_id": [f"{h}-{i}" for i in range(h)], "n": list(range(h))}) for h in (10, 12)}
-    paths = [files.write(layout.transformed_file("weather", Hour("2026-11-29", h)), t) for h, t in tables.items()]
-    read = transformed_input(spark, files.lake, "weather", [Hour("2026-11-29", h) for h in (10, 11, 12)])
-    assert (read.files, read.rows) == (2, 22)  # hour 11 has no file
-    assert read.frame.rdd.getNumPartitions() == 1  # small files: one task
-    assert arrow_of(read.frame).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
+    paths = [files.write(f"transformed/weather/data/event_time_hour=2026-11-29-{h}/{h}.parquet", t)
+             for h, t in tables.items()]
+    frame = lake_frame(spark, files.lake, {p: files.read([p]).num_rows for p in paths},
+                       spark_from_arrow(tables[10].schema))
+    assert frame.rdd.getNumPartitions() == 1  # small files: one task
+    assert arrow_of(frame).to_pylist() == files.read(paths).sort_by("event_id").to_pylist()
 
 
 def test_written_file_is_the_frame_sorted_replaced_whole(files, spark):
     rows = [{"event_id": str(uuid.UUID(int=i)), "event_time": T0 + timedelta(seconds=(7 * i) % 11), "n": i}
             for i in range(40)]
     frame = spark.createDataFrame(rows).repartition(3)
-    path = files.lake.path(layout.transformed_file("weather", HOUR))
-    write_sorted(frame, files.lake, path)
+    path = files.lake.path("transformed/weather/data/event_time_hour=2026-11-29-10/data.parquet")
+    write_sorted(frame, files.lake, path, field_ids={"event_id": 1, "event_time": 2, "n": 3})
     written = files.read([path])
+    # the Iceberg table's column ids travel in the file's schema (how Iceberg readers match columns)
+    assert [f.metadata[b"PARQUET:field_id"] for f in written.schema] == [b"1", b"2", b"3"]
     want = sorted(rows, key=lambda r: (r["event_time"], r["event_id"]))
     assert written.to_pylist() == [{k: r[k] for k in written.schema.names} for r in want]
     assert pq.ParquetFile(path, filesystem=files.fs).metadata.num_row_groups == 1  # one file, one task

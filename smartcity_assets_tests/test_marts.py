@@ -37,6 +37,7 @@ from .helpers import (
     mart_rows,
     materialize,
     query,
+    read_mart,
     read_transformed,
     run_requested,
     running_broker,
@@ -77,9 +78,8 @@ def mart_hour(settings, mart: str, order: str, hour: int = 10) -> pd.DataFrame:
 
 def transformed(settings, table: str, *hours: str) -> pd.DataFrame | None:
     """The transformed rows of `table` in those hours (default: hour 10); None when none has any."""
-    lake = Lake.from_settings(settings)
-    found = [read_transformed(lake, table, h).to_pandas() for h in hours or (HOUR_10,)
-             if lake.exists(lake.path(layout.transformed_file(table, Hour.parse(h))))]
+    found = [read_transformed(settings, table, h) for h in hours or (HOUR_10,)]
+    found = [t.to_pandas() for t in found if t.num_rows]
     return pd.concat(found, ignore_index=True) if found else None
 
 
@@ -88,8 +88,7 @@ def check(settings, mart: str, order: str, want: pd.DataFrame, hour: str = HOUR_
     columns = [c for c in MARTS[mart].column_names if c not in layout.PARTITION_COLUMNS]
     got = mart_hour(settings, mart, order, Hour.parse(hour).hour)
     expected.assert_same(got, want, columns, ROUNDED)
-    lake = Lake.from_settings(settings)
-    copy = lake.read_parquet([lake.path(layout.mart_file(mart, Hour.parse(hour)))]).to_pandas()
+    copy = read_mart(settings, mart, hour).to_pandas()
     expected.assert_same(copy.sort_values(order.split(", ")).reset_index(drop=True), want, columns, ROUNDED)
     assert set(got.event_hour) == {Hour.parse(hour).hour} and {str(d) for d in got.event_date} == {"2026-11-29"}
     return got

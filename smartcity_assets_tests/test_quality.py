@@ -14,14 +14,14 @@ import pyarrow as pa
 import pytest
 
 from smartcity import tables
-from smartcity.lake import Lake, layout
+from smartcity.lake import Lake
 from smartcity.lake.layout import Hour
 from smartcity.quality.pandera_schemas import failing_rows, frame_of, schema_for
 from smartcity.quality.rules import rules_for
 from smartcity.quality.spark_checks import evaluate
 from smartcity_assets.keys import transformed_key
 
-from .helpers import HOUR_10, camera_row, commit_raw, embedded_settings, materialize
+from .helpers import HOUR_10, camera_row, commit_raw, materialize, read_transformed
 
 HOUR = Hour.parse(HOUR_10)
 CAMERA = tables.BY_NAME["traffic_camera"]
@@ -42,8 +42,8 @@ def camera_rows(rows: list[dict], **types: pa.DataType) -> pa.Table:
     return pa.Table.from_pylist([{c: r.get(c) for c in schema.names} for r in filled], schema=schema)
 
 
-def test_spark_and_pandera_agree_on_a_partition_the_asset_wrote(tmp_path, spark):
-    settings = embedded_settings(tmp_path)
+def test_spark_and_pandera_agree_on_a_partition_the_asset_wrote(lakehouse, spark):
+    settings = lakehouse
     lake = Lake.from_settings(settings)
     late = datetime(2026, 11, 29, 11, 1, tzinfo=timezone.utc)
     commit_raw(lake, "traffic_camera", [camera_row(i) for i in range(30)]
@@ -55,7 +55,12 @@ def test_spark_and_pandera_agree_on_a_partition_the_asset_wrote(tmp_path, spark)
     result = materialize(settings, HOUR_10, selection=dg.AssetSelection.assets(transformed_key("traffic_camera")))
     reported = {e.check_name: e.metadata["failing_rows"].value for e in result.get_asset_check_evaluations()}
     assert set(reported) == {r.name for r in rules_for(CAMERA)}  # every rule reported
-    written = lake.read_parquet([lake.path(layout.transformed_file("traffic_camera", HOUR))])
+    # blocking checks failed: the hour is held back, its rows in the file the metadata names (never committed)
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["held_back_hours"].value == [HOUR_10]
+    held = event.materialization.metadata["held_back_files"].value[HOUR_10]
+    written = lake.read_parquet([held.removeprefix("file://")])
+    assert read_transformed(settings, "traffic_camera", HOUR_10).num_rows == 0  # nothing of it was published
     by_pandera = failing_rows(CAMERA, frame_of(written), HOUR)
     assert {name: n for name, n in reported.items() if n} == by_pandera == {
         "counts_add_up": 4, "event_time_in_partition": 3, "known_segment": 2, "mean_speed_only_with_traffic": 5,

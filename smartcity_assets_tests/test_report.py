@@ -1,5 +1,5 @@
-"""The city report: rendered from mart partitions written in the exact schemas of the mart tables, at the
-lake paths the mart assets write; PNGs decoded and inspected, the HTML page checked for being self-contained
+"""The city report: rendered from mart hours written in the exact schemas of the mart tables, as files of the
+marts' Iceberg tables as the mart assets write them; PNGs decoded and inspected, the HTML page checked for being self-contained
 and for headline numbers recomputed here with pandas; the Dagster asset and the CLI on the same lake."""
 
 from __future__ import annotations
@@ -17,7 +17,9 @@ from matplotlib import image as mpimg
 
 from smartcity import reference
 from smartcity.contracts import INCIDENT_TYPES, WEATHER_CONDITIONS
-from smartcity.lake import Lake, layout
+from smartcity.catalog.tables import mart_table
+from smartcity.lake import Lake
+from smartcity.lake.iceberg import LakeTables
 from smartcity.lake.layout import Hour
 from smartcity.marts import (
     CONGESTION_LEVELS,
@@ -31,9 +33,9 @@ from smartcity.marts import (
 from smartcity.report import ReportError, build_report
 from smartcity.report.build import CHARTS
 from smartcity_assets.defs.report import city_report
-from smartcity_assets.resources import LakeResource
+from smartcity_assets.resources import LakeResource, TablesResource
 
-from .helpers import smartcity
+from .helpers import smartcity, temporary_database
 
 FIRST = pd.Timestamp("2026-11-28 06:00", tz="UTC")
 HOURS = 30  # written; the report shows the last 24
@@ -41,25 +43,34 @@ MISSING = pd.Timestamp("2026-11-29 03:00", tz="UTC")  # the traffic mart has not
 QUIET = pd.Timestamp("2026-11-29 04:00", tz="UTC")  # an hour without incidents: a file without rows
 
 
-def write_partition(lake: Lake, mart: Mart, hour: pd.Timestamp, rows: list[dict]) -> None:
-    """One hour of a mart where its asset writes it, in the mart's column types (an hour without rows too)."""
+def write_partition(tables: LakeTables, mart: Mart, hour: pd.Timestamp, rows: list[dict],
+                    pending: dict | None = None) -> None:
+    """One hour of a mart as its asset writes it — a file of the mart's Iceberg table, in the mart's column types
+    (an hour without rows too) — committed now, or added to `pending` to commit with others (`commit`)."""
     schema = pa.schema([c.arrow_field() for c in mart.columns])
     data = pa.Table.from_pylist([{"event_date": hour.date(), "event_hour": hour.hour, **r} for r in rows], schema)
-    lake.write_parquet(data, lake.path(layout.mart_file(mart.name, Hour.of(hour))))
+    path = tables.write_hour(mart_table(mart), Hour.of(hour), data)
+    commit(tables, {mart: {Hour.of(hour): [path]}}) if pending is None else \
+        pending.setdefault(mart, {}).setdefault(Hour.of(hour), []).append(path)
+
+
+def commit(tables: LakeTables, pending: dict) -> None:
+    for mart, files in pending.items():
+        tables.replace_hours(mart_table(mart), files)
 
 
 def level(ratio: float) -> str:
     return next(name for threshold, name in CONGESTION_LEVELS if ratio >= threshold)
 
 
-def write_marts(lake: Lake, seed: int = 7) -> dict[str, pd.DataFrame]:
+def write_marts(tables: LakeTables, seed: int = 7) -> dict[str, pd.DataFrame]:
     """HOURS hours of all five marts with a daily rhythm (slow and polluted at rush hours); returns them."""
     rng = np.random.default_rng(seed)
     segments = reference.segments().to_pylist()
     zones = reference.zones().to_pylist()
     written = {t.name: [] for t in (TRAFFIC_CONGESTION, ENVIRONMENT, WEATHER_IMPACT, INCIDENT_RESPONSE,
                                     PUBLIC_TRANSPORT)}
-    incident = 0
+    incident, pending = 0, {}
     for hour in pd.date_range(FIRST, periods=HOURS, freq="h"):
         rush = np.exp(-((hour.hour - 8) ** 2) / 4) + np.exp(-((hour.hour - 17) ** 2) / 4)
         rows = []
@@ -75,7 +86,7 @@ def write_marts(lake: Lake, seed: int = 7) -> dict[str, pd.DataFrame]:
                          "p85_speed_kmh": round(ratio * s["speed_limit_kmh"] * 1.2, 2), "speed_ratio": round(ratio, 3),
                          "congestion_level": level(round(ratio, 3)), "camera_vehicles": None})
         if hour != MISSING:
-            write_partition(lake, TRAFFIC_CONGESTION, hour, rows)
+            write_partition(tables, TRAFFIC_CONGESTION, hour, rows, pending)
             written["traffic_congestion"] += [{**r, "hour": hour} for r in rows]
         rows, impact = [], []
         for i, z in enumerate(zones):
@@ -92,7 +103,7 @@ def write_marts(lake: Lake, seed: int = 7) -> dict[str, pd.DataFrame]:
                                                                                          else 0) - 0.2 * rush, 3),
                            "incidents_reported": int(rng.poisson(0.3)), "collisions_reported": 0})
         for table, data in ((ENVIRONMENT, rows), (WEATHER_IMPACT, impact)):
-            write_partition(lake, table, hour, data)
+            write_partition(tables, table, hour, data, pending)
             written[table.name] += [{**r, "hour": hour} for r in data]
         rows = []
         for _ in range(0 if hour == QUIET else int(rng.poisson(4))):
@@ -113,7 +124,7 @@ def write_marts(lake: Lake, seed: int = 7) -> dict[str, pd.DataFrame]:
                          "minutes_to_scene": round(to_scene, 2), "minutes_on_scene": 20.0,
                          "minutes_to_resolve": round(to_scene + 20, 2), "weather_condition": "clear",
                          "precipitation_mm_h": 0.0, "temperature_c": 8.5})
-        write_partition(lake, INCIDENT_RESPONSE, hour, rows)
+        write_partition(tables, INCIDENT_RESPONSE, hour, rows, pending)
         written["incident_response"] += [{**r, "hour": hour} for r in rows]
         rows = []
         for r, route in enumerate(("R1", "R2", "R3", "R4")):
@@ -123,16 +134,28 @@ def write_marts(lake: Lake, seed: int = 7) -> dict[str, pd.DataFrame]:
                          "mean_passengers": 20.0, "max_passengers": 55, "stop_arrivals": headways + 20,
                          "headways": headways, "mean_headway_min": round(1.0 + 0.4 * rush + rng.uniform(0, 0.2), 2),
                          "headway_cv": cv, "max_headway_min": 4.0, "service_gaps": int(rng.poisson(20 * cv))})
-        write_partition(lake, PUBLIC_TRANSPORT, hour, rows)
+        write_partition(tables, PUBLIC_TRANSPORT, hour, rows, pending)
         written["public_transport"] += [{**r, "hour": hour} for r in rows]
+    commit(tables, pending)
     return {name: pd.DataFrame(rows) for name, rows in written.items()}
 
 
+def lakehouse_of(folder, dsn: str) -> tuple[Lake, LakeTables, dict]:
+    """A lake folder with its Iceberg catalog in the database `dsn`; the environment the CLI needs for it."""
+    lake = Lake("file://" + str(folder))
+    return lake, LakeTables.open(lake, "sql", uri=dsn), {"SMARTCITY_LAKE_URI": lake.uri, "SMARTCITY_WAREHOUSE_URL": dsn}
+
+
+def resources(lake: Lake, dsn: str) -> dict:
+    return {"tables": TablesResource(lake=LakeResource(uri=lake.uri), kind="sql", catalog_url=dsn)}
+
+
 @pytest.fixture(scope="module")
-def city(tmp_path_factory):
+def city(tmp_path_factory, live_stack):
     """A lake with HOURS hours of marts, and those marts as frames."""
-    lake = Lake("file://" + str(tmp_path_factory.mktemp("lake")))
-    return lake, write_marts(lake)
+    with temporary_database(live_stack.warehouse_dsn) as dsn:
+        lake, tables, env = lakehouse_of(tmp_path_factory.mktemp("lake"), dsn)
+        yield lake, tables, env, write_marts(tables)
 
 
 def last_24(frame: pd.DataFrame) -> pd.DataFrame:
@@ -146,8 +169,8 @@ def decode(png: bytes) -> np.ndarray:
 
 
 def test_report_renders_readable_charts_and_a_self_contained_page(city, tmp_path):
-    lake, marts = city
-    report = build_report(lake, hours=24)
+    lake, tables, _, marts = city
+    report = build_report(tables, hours=24)
     assert report.data.end == FIRST + pd.Timedelta(hours=HOURS - 1) and len(report.data.hours) == 24
     assert report.html_uri == lake.uri_of(lake.path("report", "2026-11-29T11Z-24h", "index.html"))
     assert report.latest_uri == lake.uri_of(lake.path("report", "latest", "index.html"))
@@ -194,15 +217,15 @@ def test_report_renders_readable_charts_and_a_self_contained_page(city, tmp_path
             f"{latest.congestion_level.isin(['heavy', 'severe']).sum()} of {len(latest)} observed road segments") in page
 
     # --out: the same report in a local folder of one's choosing
-    local = build_report(lake, hours=6, out=str(tmp_path / "mine"))
+    local = build_report(tables, hours=6, out=str(tmp_path / "mine"))
     assert local.html_uri == f"file://{tmp_path}/mine/index.html" and local.latest_uri is None
     assert sorted(p.name for p in (tmp_path / "mine").iterdir()) == sorted(
         ["index.html", *(f"{f.__name__}.png" for f in CHARTS)])
 
 
 def test_asset_materializes_with_the_charts_inline(city):
-    lake, marts = city
-    result = dg.materialize([city_report], resources={"lake": LakeResource(uri=lake.uri)},
+    lake, _, env, marts = city
+    result = dg.materialize([city_report], resources=resources(lake, env["SMARTCITY_WAREHOUSE_URL"]),
                             run_config={"ops": {"report__city_report": {"config": {"hours": 12}}}})
     assert result.success
     metadata = result.get_asset_materialization_events()[0].materialization.metadata
@@ -217,38 +240,37 @@ def test_asset_materializes_with_the_charts_inline(city):
     assert metadata["minutes_over_aqi_alert"].value == env.minutes_over_aqi_alert.sum()
 
 
-def test_empty_lake_is_a_clear_message(tmp_path):
-    lake = Lake("file://" + str(tmp_path / "lake"))
-    with pytest.raises(ReportError, match="no mart partitions in the lake"):
-        build_report(lake)
-    result = dg.materialize([city_report], resources={"lake": LakeResource(uri=lake.uri)}, raise_on_error=False)
+def test_empty_lake_is_a_clear_message(tmp_path, warehouse):
+    lake, tables, env = lakehouse_of(tmp_path / "lake", warehouse)
+    with pytest.raises(ReportError, match="no mart has an hour in the lake"):
+        build_report(tables)
+    result = dg.materialize([city_report], resources=resources(lake, warehouse), raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.is_step_failure)
-    assert "no mart partitions in the lake" in failure.step_failure_data.error.message
-    cli = smartcity("report", env={"SMARTCITY_HOME": str(tmp_path), "SMARTCITY_LAKE_URI": lake.uri})
-    assert cli.returncode == 2 and "no mart partitions in the lake" in cli.stderr
+    assert "no mart has an hour in the lake" in failure.step_failure_data.error.message
+    cli = smartcity("report", env={"SMARTCITY_HOME": str(tmp_path), **env})
+    assert cli.returncode == 2 and "no mart has an hour in the lake" in cli.stderr
     assert "Traceback" not in cli.stderr
 
 
 def test_cli_prints_where_the_report_is(city, tmp_path):
-    lake, _ = city
-    cli = smartcity("report", "--hours", "3", "--out", str(tmp_path / "out"),
-                    env={"SMARTCITY_HOME": str(tmp_path), "SMARTCITY_LAKE_URI": lake.uri})
+    *_, env, _ = city
+    cli = smartcity("report", "--hours", "3", "--out", str(tmp_path / "out"), env={"SMARTCITY_HOME": str(tmp_path), **env})
     assert cli.returncode == 0, cli.stderr
     assert f"file://{tmp_path}/out/index.html" in cli.stdout
     assert (tmp_path / "out" / "index.html").read_text().count("data:image/png;base64,") == len(CHARTS)
 
 
-def test_a_mart_without_rows_gets_a_chart_that_says_so(tmp_path):
-    lake = Lake("file://" + str(tmp_path / "lake"))
+def test_a_mart_without_rows_gets_a_chart_that_says_so(tmp_path, warehouse):
+    _, tables, _ = lakehouse_of(tmp_path / "lake", warehouse)
     hour = pd.Timestamp("2026-11-29 10:00", tz="UTC")
     zone = reference.zones().to_pylist()[0]
-    write_partition(lake, ENVIRONMENT, hour, [{
+    write_partition(tables, ENVIRONMENT, hour, [{
         "zone_id": zone["zone_id"], "zone_name": zone["zone_name"], "readings": 60, "mean_temperature_c": 9.0,
         "mean_humidity_pct": 60.0, "precipitation_mm": 0.0, "max_wind_speed_ms": 2.0, "mean_aqi": 123.45,
         "max_aqi": 131, "minutes_over_aqi_alert": 42, "dominant_condition": "clear"}])
-    write_partition(lake, INCIDENT_RESPONSE, hour, [])  # computed, nothing happened
-    report = build_report(lake, hours=24)
+    write_partition(tables, INCIDENT_RESPONSE, hour, [])  # computed, nothing happened
+    report = build_report(tables, hours=24)
     assert report.data.start == report.data.end == hour  # the window starts at the first hour with a mart
     captions = {c.name: c.caption for c in report.charts}
     assert captions["air_quality"].startswith("Highest hourly mean AQI: 123.5 in " + zone["zone_name"])

@@ -6,10 +6,10 @@ each component's own library code with that role's temporary keys:
 
 - streaming writer: `streaming.parse.parse_batch` and the lake sink (`LakeStreamWriter.write_batch` on the
   executors, `commit` on the driver: Parquet files + commit manifest);
-- pipeline: the manifest sensor's `manifests.list_after`, `LakeReader.read_partition`, `Lake.write_parquet`
-  at the transformed and mart paths, and the Dagster catalog asset (GlueCatalog);
+- pipeline: the manifest sensor's `manifests.list_after`, `LakeReader.read_partition`, Iceberg commits to the
+  transformed, mart and raw tables in Glue (`LakeTables`), and the Dagster catalog assets;
 - warehouse loader: `Lake.read_parquet` of a mart's lake copy (what Redshift COPY reads);
-- analyst: `athena_query` / `smartcity query` in AWS mode, `read_transformed`, Glue reads.
+- analyst: `athena_query` / `smartcity query` in AWS mode, the Iceberg tables read through Glue, no commit.
 """
 
 from __future__ import annotations
@@ -23,6 +23,7 @@ import subprocess
 import sys
 import traceback
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -33,13 +34,12 @@ from confluent_kafka import Consumer
 from dagster._serdes import serialize_value
 from psycopg2.extensions import make_dsn, parse_dsn
 
-from smartcity.catalog.glue import GlueCatalog
-from smartcity.catalog.local import LocalCatalog
 from smartcity.catalog.query import athena_query
-from smartcity.catalog.tables import TableDef, transformed_table
+from smartcity.catalog.tables import mart_table, raw_table, transformed_table
 from smartcity.errors import AccessDenied, ConfigError
 from smartcity.kafka import admin_client, ensure_topics, make_producer, partitions_of
 from smartcity.lake import Lake, layout, manifests
+from smartcity.lake.iceberg import LakeTable, LakeTables
 from smartcity.lake.layout import Hour
 from smartcity.lake.reader import LakeReader
 from smartcity.marts import TRAFFIC_CONGESTION, Mart
@@ -47,6 +47,7 @@ from smartcity.security import iam
 from smartcity.settings import load_settings
 from smartcity.simulator.run import EventStream, SimulationConfig
 from smartcity_commands.stack import free_port
+from smartcity.tables import BY_NAME as TABLES_BY_NAME
 from smartcity.tables import TABLES
 from smartcity.warehouse.base import WarehouseUnavailable
 from smartcity.warehouse.postgres import PostgresWarehouse
@@ -54,13 +55,12 @@ from smartcity.warehouse.redshift import RedshiftWarehouse
 from smartcity.warehouse.sql import identifier
 from smartcity_assets.defs.catalog import CATALOG_ASSETS
 from smartcity_assets.keys import raw_catalog_key, transformed_catalog_key
-from smartcity_assets.resources import CatalogResource, LakeResource
+from smartcity_assets.resources import LakeResource, TablesResource
 from streaming.kafka_source import client_config
 from streaming.lake_sink import LakeStreamWriter
 from streaming.parse import parse_batch
 from streaming.schemas import KAFKA_RECORD
 
-from .helpers import read_transformed
 from .moto_iam import EnforcingAws, scoped_authorization
 
 START = datetime(2026, 11, 29, 10, 10, tzinfo=timezone.utc)
@@ -70,8 +70,9 @@ WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pi
                                      "smartcity-warehouse-loader", "smartcity-analyst")
 DENIED = r"access denied: cannot {}.*the AWS credentials in use lack permission"
 GPS_CATALOG = next(a for a in CATALOG_ASSETS if a.key == transformed_catalog_key("gps"))
-MART = layout.mart_file("traffic_congestion", Hour.parse(HOUR))
-GPS_TRANSFORMED = layout.transformed_file("gps", Hour.parse(HOUR))
+GPS_TABLE, MART_TABLE = transformed_table(TABLES_BY_NAME["gps"]), mart_table(TRAFFIC_CONGESTION)
+MART = f"{MART_TABLE.folder}/data/event_date=2026-11-29/event_hour=10/copy.parquet"  # written by the fixture
+GPS_TRANSFORMED = f"{GPS_TABLE.folder}/data/event_time_hour=2026-11-29-10/copy.parquet"
 
 
 def aws_settings(endpoint: str, home: Path, **overrides):
@@ -106,12 +107,18 @@ class Platform:
         return LakeStreamWriter({"lake": self.settings.lake, "s3EndpointUrl": self.settings.s3_endpoint_url,
                                  "region": self.settings.aws_region, "streamId": STREAM})
 
-    def catalog_resource(self, database: str) -> CatalogResource:
-        return CatalogResource(kind="glue", lake_uri=self.settings.lake, database=database,
-                               region=self.settings.aws_region, endpoint_url=self.settings.aws_endpoint_url)
+    def tables_resource(self, database: str) -> TablesResource:
+        return TablesResource(lake=self.lake_resource(), kind="glue", glue_database=database,
+                              region=self.settings.aws_region, glue_endpoint=self.settings.aws_endpoint_url)
 
-    def glue(self, database: str = "smartcity") -> GlueCatalog:
-        return GlueCatalog(database, self.settings.lake, self.settings.aws_region, self.settings.aws_endpoint_url)
+    def lake_resource(self) -> LakeResource:
+        return LakeResource(uri=self.settings.lake, s3_endpoint_url=self.settings.s3_endpoint_url,
+                            region=self.settings.aws_region)
+
+    def tables(self, database: str = "smartcity") -> LakeTables:
+        """The lake's Iceberg tables in Glue (a new client: the credentials in force now)."""
+        return LakeTables.open(self.lake(), "glue", database=database, region=self.settings.aws_region,
+                               glue_endpoint=self.settings.aws_endpoint_url)
 
 
 @contextmanager
@@ -140,12 +147,20 @@ def running_platform(home: Path):
                 sink = p.sink()
                 sink.commit([sink.write_batch(iter(parse_batch(kafka_records(3000), START)), 0)], 0)
             with p.acting_as(PIPELINE):
-                lake = p.lake()
+                lake, tables, hour = p.lake(), p.tables(), Hour.parse(HOUR)
                 gps = LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
-                lake.write_parquet(gps, lake.path(GPS_TRANSFORMED))
-                lake.write_parquet(pa.table({"segment_id": ["SEG-0001"], "vehicles": [3]}), lake.path(MART))
+                schema = tables.arrow_schema(GPS_TABLE)
+                lake.write_parquet(pa.table([gps.column(f.name).cast(f.type) if f.name in gps.column_names
+                                             else pa.nulls(gps.num_rows, f.type) for f in schema], schema=schema),
+                                   lake.path(GPS_TRANSFORMED))
+                tables.replace_hours(GPS_TABLE, {hour: [lake.path(GPS_TRANSFORMED)]})
+                mart = pa.table({"event_date": [hour.start.date()], "event_hour": [10], "segment_id": ["SEG-0001"],
+                                 "vehicles": [3]})
+                written = tables.write_hour(MART_TABLE, hour, mart)
+                lake.write_bytes(lake.path(MART), lake.read_bytes(written))
+                tables.replace_hours(MART_TABLE, {hour: [lake.path(MART)]})
                 p.catalog_run = dg.materialize([GPS_CATALOG], partition_key=HOUR,
-                                               resources={"catalog": p.catalog_resource("smartcity")})
+                                               resources={"tables": p.tables_resource("smartcity")})
             yield p
         finally:
             aws.stop()
@@ -224,8 +239,8 @@ def test_streaming_writer_appends_raw_zone_and_nothing_else(platform, caplog):
             lake.delete(raw_file)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/raw/")):
             lake.read_parquet([raw_file])
-        with pytest.raises(AccessDenied, match=DENIED.format("read the Glue database smartcity")):
-            p.glue().ensure_database()
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Iceberg table smartcity.transformed_gps")):
+            p.tables().exists(GPS_TABLE)
     assert committed_rows(p) == rows
 
 
@@ -235,20 +250,19 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
         lake = p.lake()
         found, cursor = manifests.list_after(lake, manifests.Cursor())  # what the manifest sensor does
         assert [m.batch_id for m in found] == [0] and cursor == {STREAM: 0}
-        gps = read_transformed(lake, "gps", HOUR)
+        gps = p.tables().read(GPS_TABLE, [Hour.parse(HOUR)])
         assert gps.num_rows == sum(f.rows for f in found[0].files if f.zone == "raw" and f.source == "gps") > 0
         assert p.catalog_run.success  # the fixture ran the catalog asset with the pipeline's keys; again:
         result = dg.materialize([GPS_CATALOG], partition_key=HOUR,
-                                resources={"catalog": p.catalog_resource("smartcity")})
+                                resources={"tables": p.tables_resource("smartcity")})
         assert result.success
-        assert [x["Values"] for x in p.glue().partitions("transformed_gps")] == [["2026-11-29", "10"]]
-        # the raw table: the pipeline writes the partition's symlink manifest and registers it
+        assert p.tables().hours(GPS_TABLE) == [Hour.parse(HOUR)]
+        # the raw table: the pipeline commits the hour's committed files to its Iceberg table
         raw_catalog = next(a for a in CATALOG_ASSETS if a.key == raw_catalog_key("gps"))
-        lake_resource = LakeResource(uri=p.settings.lake, s3_endpoint_url=p.settings.s3_endpoint_url,
-                                     region=p.settings.aws_region)
         assert dg.materialize([raw_catalog], partition_key=HOUR, resources={
-            "catalog": p.catalog_resource("smartcity"), "lake": lake_resource}).success
-        assert [x["Values"] for x in p.glue().partitions("raw_gps")] == [["2026-11-29", "10"]]
+            "tables": p.tables_resource("smartcity")}).success
+        raw_gps = p.tables().hour_files(raw_table("gps"), [Hour.parse(HOUR)])
+        assert sum(raw_gps.values()) == sum(f.rows for f in found[0].files if f.zone == "raw" and f.source == "gps")
 
         raw_file = lake.path(next(f.path for f in found[0].files if f.zone == "raw"))
         with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/raw/")):
@@ -257,12 +271,12 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
             lake.delete(raw_file)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/quarantine/")):
             lake.read_bytes(lake.path(next(f.path for f in found[0].files if f.zone == "quarantine")))
-        with pytest.raises(AccessDenied, match=DENIED.format("read the Glue database other_db")):
-            p.glue("other_db").register_table(transformed_table(TABLES[0]))
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Iceberg table other_db.transformed_gps")):
+            p.tables("other_db").table(GPS_TABLE)
 
         # the same denial inside a Dagster run: the run fails with the message, not a botocore dump
         failed = dg.materialize([GPS_CATALOG], partition_key=HOUR,
-                                resources={"catalog": p.catalog_resource("other_db")}, raise_on_error=False)
+                                resources={"tables": p.tables_resource("other_db")}, raise_on_error=False)
     assert not failed.success
     keys = p.aws.keys[PIPELINE]  # nothing Dagster recorded (metadata, logs, errors) holds the role's credentials
     events = serialize_value([*p.catalog_run.all_events, *result.all_events, *failed.all_events])
@@ -270,7 +284,7 @@ def test_pipeline_reads_raw_writes_transformed_and_manages_its_glue_database(pla
     (failure,) = [e for e in failed.all_events if e.event_type_value == "STEP_FAILURE"]
     error = failure.step_failure_data.error.cause  # Dagster wraps what the asset raised
     assert error.cls_name == "AccessDenied" and error.cause is None  # no botocore error chained below it
-    assert "cannot read the Glue database other_db" in error.message and "lack permission" in error.message
+    assert "cannot read the Iceberg table other_db.transformed_gps" in error.message and "lack permission" in error.message
 
 
 def test_warehouse_loader_reads_only_the_marts(platform):
@@ -278,13 +292,13 @@ def test_warehouse_loader_reads_only_the_marts(platform):
     with p.acting_as(LOADER):
         lake = p.lake()
         assert lake.read_parquet([lake.path(MART)]).column("vehicles").to_pylist() == [3]
-        assert [i.base_name for i in lake.list_dir(lake.path(MART.rsplit("/", 1)[0]))] == ["data.parquet"]
+        assert "copy.parquet" in [i.base_name for i in lake.list_dir(lake.path(MART.rsplit("/", 1)[0]))]
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/transformed/")):
-            read_transformed(lake, "gps", HOUR)
+            lake.read_parquet([lake.path(GPS_TRANSFORMED)])
         with pytest.raises(AccessDenied, match=DENIED.format("write s3://city-lake/smartcity/marts/")):
             lake.write_parquet(pa.table({"x": [1]}), lake.path(MART))
-        with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table")):
-            p.glue().partitions("transformed_gps")
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Iceberg table smartcity.transformed_gps")):
+            p.tables().exists(GPS_TABLE)
 
 
 def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
@@ -293,18 +307,16 @@ def test_analyst_queries_in_own_workgroup_and_reads_transformed_only(platform):
         columns, rows = athena_query(p.settings, "SELECT count(*) FROM transformed_gps", timeout_s=30)
         assert isinstance(columns, list) and isinstance(rows, list)
         lake = p.lake()
-        assert read_transformed(lake, "gps", HOUR).num_rows > 0
-        assert lake.read_parquet([lake.path(MART)]).num_rows == 1
-        assert len(p.glue().partitions("transformed_gps")) == 1
+        assert p.tables().read(GPS_TABLE, [Hour.parse(HOUR)]).num_rows > 0  # Glue and the table's files, read only
+        assert p.tables().read(MART_TABLE, [Hour.parse(HOUR)]).num_rows == 1
 
         elsewhere = p.settings.model_copy(update={"athena_workgroup": "other"})
         with pytest.raises(AccessDenied, match=DENIED.format("run an Athena query in the workgroup other")):
             athena_query(elsewhere, "SELECT 1", timeout_s=30)
-        with pytest.raises(AccessDenied, match=DENIED.format("list the partitions of the Glue table other_db")):
-            p.glue("other_db").partitions("anything")
-        analyst = "as arn:aws:sts::123456789012:assumed-role/smartcity-analyst"
-        with pytest.raises(AccessDenied, match=DENIED.format(f"create or update the Glue table smartcity.*{analyst}")):
-            p.glue().register_table(transformed_table(TABLES[0]))
+        with pytest.raises(AccessDenied, match=DENIED.format("read the Iceberg table other_db.transformed_gps")):
+            p.tables("other_db").exists(GPS_TABLE)
+        with pytest.raises(AccessDenied, match=DENIED.format("commit to the Iceberg table smartcity.transformed_gps")):
+            p.tables().replace_hours(GPS_TABLE, {Hour.parse(HOUR): []})
         # (moto does not evaluate the s3:prefix condition on listing, so the manifest read is what fails here)
         with pytest.raises(AccessDenied, match=DENIED.format("read s3://city-lake/smartcity/_manifests/raw/")):
             LakeReader(lake).read_partition(layout.PartitionKey("raw", "gps", "2026-11-29", 10))
@@ -335,7 +347,7 @@ def test_no_role_deletes_lake_data(platform, role):
             with pytest.raises(AccessDenied, match=DENIED.format("delete")):
                 lake.delete(lake.path(path))
     with p.acting_as("admin"):
-        assert read_transformed(p.lake(), "gps", HOUR).num_rows > 0
+        assert p.tables().read(GPS_TABLE, [Hour.parse(HOUR)]).num_rows > 0
 
 
 # -- secrets: never in settings output, error messages, logs, CLI output or Dagster metadata -----------------
@@ -499,17 +511,17 @@ BAD_NAMES = ["gps\n", "GPS", "gps;drop table x", "../raw", 'a"b', "a'b", "", "x"
 
 @pytest.mark.parametrize("bad", BAD_NAMES)
 def test_unsafe_names_are_refused_everywhere_they_could_reach(bad, tmp_path):
-    column = transformed_table(TABLES[0]).columns[0]
+    column = transformed_table(TABLES[0]).fields[0]
     attempts = {
         "SQL identifier": lambda: identifier(bad),
         "mart": lambda: Mart(bad, "d", TRAFFIC_CONGESTION.columns, (), "segment_id").qualified,
         "raw partition": lambda: layout.PartitionKey("raw", bad, "2026-11-29", 10),
-        "catalog table": lambda: TableDef(bad, "transformed/gps", "d", (column,)),
-        "catalog folder": lambda: TableDef("t", f"transformed/{bad}", "d", (column,)),
-        "catalog column": lambda: TableDef("t", "transformed/t", "d", (column.__class__(bad, "string", "c"),)),
-        "transformed file": lambda: layout.transformed_file(bad, Hour.parse(HOUR)),
-        "mart file": lambda: layout.mart_file(bad, Hour.parse(HOUR)),
-        "Glue database": lambda: GlueCatalog(bad, "s3://city-lake/smartcity"),
+        "catalog table": lambda: LakeTable(bad, "transformed/gps", "d", (column,), column.name),
+        "catalog column": lambda: LakeTable("t", "transformed/t", "d", (replace(column, name=bad),), bad),
+        "transformed table folder": lambda: layout.transformed_folder(bad),
+        "mart table folder": lambda: layout.mart_folder(bad),
+        "raw table folder": lambda: layout.raw_table_folder(bad),
+        "Glue database": lambda: LakeTables.open(Lake("s3://city-lake/smartcity"), "glue", database=bad),
     }
     for what, attempt in attempts.items():
         with pytest.raises(ValueError, match="not a safe"):
@@ -554,19 +566,3 @@ def test_manifest_listing_skips_folders_that_are_not_streams(tmp_path):
     assert manifests.commit(lake, good)
     found, cursor = manifests.list_after(lake, manifests.Cursor())
     assert [m.batch_id for m in found] == [3] and cursor == {STREAM: 3} == manifests.head(lake)
-
-
-def test_local_catalog_quotes_the_lake_path_it_reads(tmp_path):
-    """A lake folder with a quote in its name still gives a working view (the path is a SQL literal)."""
-    root = tmp_path / "o'brien's lake"
-    lake = Lake(root.as_uri())
-    definition = transformed_table(TABLES[0])
-    rows = pa.table({c.name: pa.nulls(2, c.arrow_field().type) for c in TABLES[0].columns})
-    lake.write_parquet(rows, lake.path(definition.partition_location(Hour.parse(HOUR)), "data.parquet"))
-    catalog = LocalCatalog(tmp_path / "catalog.duckdb", root)
-    assert catalog.register_table(definition) == "created"
-    con = catalog.connect(read_only=True)
-    try:
-        assert con.execute(f"SELECT count(*) FROM {definition.name}").fetchone() == (2,)
-    finally:
-        con.close()

@@ -257,7 +257,7 @@ def test_asset_page_shows_column_schema_and_metadata(page, sensor_run, landed, p
     shot(page, "asset-overview")
 
     # the landed hour: materialized, with the row count an analyst can check against the lake
-    rows = read_transformed(Lake.from_settings(landed), ASSET[1], partition).num_rows
+    rows = read_transformed(landed, ASSET[1], partition).num_rows
     assert rows > 0
     page.goto(asset_url(ASSET, view="partitions", partition=partition))
     page.get_by_text("dagster/row_count", exact=True).wait_for()

@@ -22,14 +22,13 @@ import pytest
 from pydantic import SecretStr
 
 from smartcity_commands import stack
-from smartcity.lake import Lake, layout
-from smartcity.lake.layout import Hour
 from smartcity.marts import MARTS
 from smartcity.tables import TABLES
 
 from .helpers import (
     ROOT,
     embedded_settings,
+    lake_rows,
     land,
     materialize,
     query,
@@ -69,15 +68,13 @@ def landed(reference, tmp_path, warehouse):
     """This test's own copy of the reference lake (raw zone only) and an empty warehouse database."""
     lake, files, rows = reference
     settings = embedded_settings(tmp_path, warehouse_url=SecretStr(warehouse))
-    shutil.copytree(lake, settings.home_dir / "lake", ignore=shutil.ignore_patterns("transformed", "marts"))
+    shutil.copytree(lake, settings.home_dir / "lake", ignore=shutil.ignore_patterns("transformed", "marts", "_raw_tables"))
     return settings, files, rows
 
 
-def written(settings) -> dict[str, bytes]:
-    """The bytes of every transformed and mart file of the hour."""
-    lake, hour = Lake.from_settings(settings), Hour.parse(HOUR)
-    files = [layout.transformed_file(t.name, hour) for t in TABLES] + [layout.mart_file(m.name, hour) for m in MARTS]
-    return {f: lake.read_bytes(lake.path(f)) for f in files if lake.exists(lake.path(f))}
+def written(settings) -> dict[str, list[tuple]]:
+    """The hour's rows in every transformed and mart Iceberg table that holds it (in file order)."""
+    return lake_rows(settings, HOUR)
 
 
 def warehouse_rows(settings) -> dict[str, list]:
@@ -99,10 +96,10 @@ def warm_run(settings, connect, log: Path) -> subprocess.Popen:
 
 
 def test_the_warm_spark_dying_mid_run_fails_it_clearly_and_the_next_run_reconnects(landed, connect_server, tmp_path):
-    """...and then writes byte for byte what the in-process reference run wrote."""
+    """...and then commits row for row what the in-process reference run committed."""
     settings, files, rows = landed
     assert not written(settings)
-    assert {f.split("/")[0] for f in files} == {"transformed", "marts"} and len(files) == len(TABLES) + len(MARTS)
+    assert len(files) == len(TABLES) + len(MARTS)  # every table holds the hour
     log = tmp_path / "killed.log"
     run = warm_run(settings, connect_server, log)
     wait_until("the run's first Spark step", lambda: 'Started execution of step "transformed__' in log.read_text(),
@@ -114,7 +111,7 @@ def test_the_warm_spark_dying_mid_run_fails_it_clearly_and_the_next_run_reconnec
     text = log.read_text()
     assert "the Spark Connect server at sc://127.0.0.1" in text and "went away" in text, text[-4000:]
     assert "RUN_FAILURE" in text
-    # nothing half-written: each file the failed run wrote is complete (equal to the reference)
+    # nothing half-written: each table the failed run committed holds the reference's rows
     left = written(settings)
     assert all(left[f] == files[f] for f in left), [f for f in left if left[f] != files[f]]
     assert len(left) < len(files)
@@ -122,7 +119,7 @@ def test_the_warm_spark_dying_mid_run_fails_it_clearly_and_the_next_run_reconnec
     assert any("spark-connect: started" in line for line in stack.up(connect_server))  # the stack restarts it
     again = warm_run(settings, connect_server, tmp_path / "again.log")
     assert again.wait(600) == 0, (tmp_path / "again.log").read_text()[-4000:]
-    assert written(settings) == files  # byte for byte
+    assert written(settings) == files  # row for row, in the same order
     assert warehouse_rows(settings) == rows
 
 

@@ -59,7 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
     sim.add_argument("--rate", type=float, default=0.0, help="events per second; 0 = as fast as possible")
     sim.add_argument("--speed", type=float, default=1.0,
                      help="simulated seconds per real second (default 1 = real time; 0 = as fast as possible)")
-    sim.add_argument("--start", type=_utc_time, help="simulated start time, ISO-8601 UTC (default: now)")
+    sim.add_argument("--start", type=_utc_time, help="simulated start time, ISO-8601 UTC (default: now at --speed 1 or below; "
+                     "a faster run starts far enough back to end by now)")
     sim.add_argument("--seed", type=int, default=42)
     sim.add_argument("--vehicles", type=int, default=2000, help="fleet size (default 2000)")
     sim.add_argument("--car-gps-every", type=int, default=5,
@@ -80,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     query = sub.add_parser("query", help="ad-hoc SQL over the catalog (DuckDB locally, Athena in AWS mode)")
     query.add_argument("sql", help='e.g. "SELECT zone_name, count(*) FROM transformed_gps GROUP BY 1"')
     query.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    query.add_argument("--as-of", metavar="SNAPSHOT_OR_TIME",
+                       help="read the tables as of an Iceberg snapshot id (one table's snapshot; the others as of "
+                            "when it was made) or an ISO time, e.g. 2026-11-29T10:30:00Z (default: now)")
 
     report = sub.add_parser("report", help="charts of the marts as PNGs and one self-contained HTML page")
     report.add_argument("--hours", type=int, default=24,
@@ -162,19 +166,19 @@ def _dispatch(args: argparse.Namespace) -> int:
         run_stream(stream_settings(args), stream_run(args))
         return 0
     if args.command == "query":
-        from smartcity.catalog.query import run_query
+        from smartcity.catalog.query import parse_as_of, run_query
         from smartcity.console import table
 
-        columns, rows = run_query(settings, args.sql)
+        columns, rows = run_query(settings, args.sql, as_of=parse_as_of(args.as_of))
         print(table(columns, rows[: args.max_rows]))
         more = f" (first {args.max_rows} shown)" if len(rows) > args.max_rows else ""
         print(f"({len(rows):,} rows{more})")
         return 0
     if args.command == "report":
-        from smartcity.lake import Lake
+        from smartcity.lake.iceberg import LakeTables
         from smartcity.report import build_report
 
-        report = build_report(Lake.from_settings(settings), hours=args.hours, out=args.out)
+        report = build_report(LakeTables.from_settings(settings), hours=args.hours, out=args.out)
         for chart in report.charts:
             print(f"{chart.title}: {chart.caption}")
         print(f"report for {report.data.start:%Y-%m-%d %H:%M} - {report.data.end:%Y-%m-%d %H:%M} UTC: {report.html_uri}")

@@ -115,9 +115,10 @@ def _run(settings: Settings, hours: int, vehicles: int) -> int:
         print("  " + line)
     print("\nthe live layer, what the stream's micro-batches left in the warehouse's live.* tables:")
     print("  " + _live_headline(settings))
+    from smartcity.lake.iceberg import LakeTables
     from smartcity.report import build_report
 
-    city = build_report(lake, hours=24)
+    city = build_report(LakeTables.from_settings(settings), hours=24)
     print(f"\ncity report (charts of the marts): {city.html_uri}")
     print(f"\nlake: {settings.lake}\nnext: open the report above in a browser; `smartcity up` runs the live "
           f"platform (stream, simulator, Dagster UI on http://127.0.0.1:3000 with the sensor running); "
@@ -161,11 +162,10 @@ def _dagster(settings: Settings, cursor: manifests.Cursor) -> bool:
 
     from smartcity_assets.definitions import definitions_for, execute_in_process
     from smartcity_assets.defs.sensors import raw_manifest_sensor
-    from smartcity_assets.resources import LakeResource
-
     defs = definitions_for(settings)
 
-    with dg.build_sensor_context(cursor=cursor.dumps(), resources={"lake": LakeResource(uri=settings.lake)}) as context:
+    with dg.build_sensor_context(cursor=cursor.dumps(),
+                                 resources={k: defs.resources[k] for k in ("lake", "tables")}) as context:
         tick = raw_manifest_sensor(context)
     if not isinstance(tick, dg.SensorResult):
         print("      the sensor found nothing to do")

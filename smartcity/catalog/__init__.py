@@ -1,2 +1,3 @@
-"""The catalog: table definitions derived from the contracts, registered in AWS Glue or in a local
-DuckDB catalog (the embedded stand-in for Glue + Athena), and ad-hoc SQL over either."""
+"""The catalog: the lake's tables (`tables`: raw, transformed, marts) derived from their specs, kept as Iceberg
+tables in the SQL catalog on the embedded PostgreSQL or in AWS Glue (`smartcity.lake.iceberg`), and ad-hoc SQL
+over them (`query`: DuckDB locally, Athena in AWS mode)."""

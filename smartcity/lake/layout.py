@@ -29,8 +29,8 @@ TRANSFORMED = "transformed"
 MARTS = "marts"
 REPORT = "report"
 MANIFESTS = "_manifests/raw"
-SYMLINKS = "_symlinks"  # per raw partition, the list of its committed files (Hive symlink manifests)
-DATA_FILE = "data.parquet"  # the one file of a transformed or mart partition
+# The raw zone's Iceberg tables (their metadata; the data files are the stream's own, where it wrote them)
+RAW_TABLES = "_raw_tables"
 PARTITION_COLUMNS = ("event_date", "event_hour")  # of every hourly table: lake folders, catalog, warehouse
 
 _FILE_RE = re.compile(r"^part-(?P<stream>[0-9a-f]{16})-(?P<batch>\d{12})-(?P<task>[0-9a-f]{32})\.parquet$")
@@ -131,11 +131,6 @@ class PartitionKey:
         return Hour(self.date, self.hour)
 
     @property
-    def symlink_file(self) -> str:
-        """Hive symlink manifest listing the partition's committed files (what Athena and DuckDB read)."""
-        return f"{SYMLINKS}/{self.directory}/symlink.txt"
-
-    @property
     def hour_key(self) -> str:
         """The matching Dagster hourly partition key, e.g. 2026-11-29-07:00."""
         return self.event_hour.key
@@ -158,21 +153,13 @@ def mart_folder(mart: str) -> str:
     return f"{MARTS}/{names.identifier(mart, 'mart name')}"
 
 
-def raw_symlink_folder(source: str) -> str:
-    """Where the catalog's raw table of a source reads its partitions' symlink manifests."""
-    return f"{SYMLINKS}/{RAW}/source={names.identifier(source, 'source name')}"
+def raw_table_folder(source: str) -> str:
+    """The location of a source's raw Iceberg table (its metadata; it names the stream's committed files)."""
+    return f"{RAW_TABLES}/source={names.identifier(source, 'source name')}"
 
 
 def partition_folder(table_folder: str, hour: Hour) -> str:
     return f"{table_folder}/{hour.folder}"
-
-
-def transformed_file(table: str, hour: Hour) -> str:
-    return f"{partition_folder(transformed_folder(table), hour)}/{DATA_FILE}"
-
-
-def mart_file(mart: str, hour: Hour) -> str:
-    return f"{partition_folder(mart_folder(mart), hour)}/{DATA_FILE}"
 
 
 def report_folder(last_hour: Hour, hours: int) -> str:

@@ -24,6 +24,7 @@ class Outcome:
     failing: int
     sql: str  # what was evaluated, for the reader of the check's result
     sample: list[dict] | None = None  # some failing rows (only when it failed)
+    hour: Hour | None = None  # the partition it was evaluated on
 
     @property
     def passed(self) -> bool:
@@ -86,7 +87,7 @@ def evaluate(df, table: TransformedTable, hour: Hour) -> list[Outcome]:
                       for c in wrong for t in table.columns if t.name == c]
         elif failing:
             sample = _sample(df, r, sql[r.name])
-        outcomes.append(Outcome(r, failing, sql[r.name], sample))
+        outcomes.append(Outcome(r, failing, sql[r.name], sample, hour))
     return outcomes
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from smartcity.lake import Lake, layout
+from smartcity.lake.iceberg import LakeTables
 from smartcity.lake.layout import Hour
 from smartcity.report.charts import Chart, air_quality, bus_regularity, congestion_heatmap, weather_impact
 from smartcity.report.citymap import city_map
@@ -34,10 +35,11 @@ def report_folder(data: ReportData) -> str:
     return layout.report_folder(Hour.of(data.end), len(data.hours))
 
 
-def build_report(lake: Lake, hours: int = 24, out: str | None = None) -> Report:
-    """Render the last `hours` hours of the marts in `lake`; write to the lake's report area, or to the
-    local folder `out`."""
-    data = load_window(lake, hours)
+def build_report(tables: LakeTables, hours: int = 24, out: str | None = None) -> Report:
+    """Render the last `hours` hours of the marts (the lake's Iceberg tables); write to the lake's report area,
+    or to the local folder `out`."""
+    data = load_window(tables, hours)
+    lake = tables.lake
     charts = [chart(data) for chart in CHARTS]
     target, folder = (Lake("file://" + os.path.abspath(out)), []) if out else (lake, [report_folder(data)])
     png_uris = {}

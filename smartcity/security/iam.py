@@ -165,12 +165,12 @@ def roles(settings: Settings) -> list[Role]:
              f"register tables and partitions in the Glue database {s.database}; cannot delete lake data.",
              {"Service": ["ec2.amazonaws.com", "ecs-tasks.amazonaws.com"]}, [
                  _objects("ReadCommittedRawTransformedAndMarts", s, ["s3:GetObject"], lake,
-                          layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS),
-                 # raw partitions' symlink manifests (catalog), transformed tables, mart copies, the report
+                          layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS, layout.RAW_TABLES),
+                 # the raw zone's Iceberg metadata, the transformed and mart Iceberg tables, the report
                  _objects("WriteTransformedMartsAndCatalogFiles", s, WRITE, lake, TRANSFORMED, MARTS,
-                          layout.SYMLINKS, REPORT),
+                          layout.RAW_TABLES, REPORT),
                  _list("ListPipelineZones", s, lake, layout.RAW, layout.MANIFESTS, TRANSFORMED, MARTS,
-                       layout.SYMLINKS, REPORT),
+                       layout.RAW_TABLES, REPORT),
                  _allow("ManageOwnGlueDatabase", GLUE_PIPELINE, s.glue()),
              ]),
         Role("smartcity-warehouse-loader",

@@ -4,6 +4,8 @@ Collisions are more likely at high speed and in rain; breakdowns, fires, medical
 happen at base rates (hazards more with storms). After the call handling time the nearest free emergency
 unit is dispatched, really drives there, works on scene, and the incident is resolved:
 reported -> dispatched -> on_scene -> resolved. Collisions, breakdowns and hazards narrow their segment.
+Incident ids carry the run's id (`INC-<run>-<n>`, `Clock.run_id`), so a new run's incidents never merge into
+those an earlier run left in the live tables or the marts.
 """
 
 from __future__ import annotations
@@ -166,7 +168,7 @@ class Incidents:
             lon = float(city.seg_lon0[s] + frac * city.seg_dlon[s] + rng.normal(0, 4e-4))
         self._seq += 1
         inc = Incident(
-            incident_id=f"INC-{self._seq:06d}", incident_type=kind, severity=severity,
+            incident_id=f"INC-{self.clock.run_id}-{self._seq:06d}", incident_type=kind, severity=severity,
             zone=int(city.seg_zone[s]), segment=segment, target_node=city.segments[s].to_node,
             latitude=lat, longitude=lon, reported_at=tick,
             dispatch_after=tick + int(rng.uniform(20, 120)), involved=involved)

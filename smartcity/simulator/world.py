@@ -2,7 +2,8 @@
 
 `World.step()` advances the simulated clock by one second and returns the events that second produced,
 as JSON-ready dicts in contract field order. Everything random is drawn from generators seeded by the
-seed, so a seed and a start time always give the same events. `World` only owns the clock and runs the
+seed, so a seed and a start time always give the same events (and the same event ids: `clock`; a run
+without a start time gets ids of its own). `World` only owns the clock and runs the
 parts of the model, each in its own module, in a fixed order (which fixes the order of random draws):
 the fleet (`fleet`), its movement (`traffic`), traffic cameras (`cameras`), weather stations (`weather`),
 emergency incidents (`incidents`) and the vehicles' own reports (`telemetry`).
@@ -29,9 +30,9 @@ __all__ = ["CAMERA_WINDOW_S", "Event", "World"]
 class World:
     def __init__(self, seed: int = 42, vehicles: int = 2000, start: datetime | None = None,
                  city: City | None = None, car_gps_every_s: int = GPS_EVERY_S,
-                 fleet_gps_every_s: int = GPS_EVERY_S):
+                 fleet_gps_every_s: int = GPS_EVERY_S, replay: bool | None = None):
         self.city = city = city or City(seed=seed)
-        self.clock = clock = Clock(start, seed)
+        self.clock = clock = Clock(start, seed, (vehicles, car_gps_every_s, fleet_gps_every_s), replay)
         rng = np.random.default_rng(seed)  # one generator for the whole model: the order of parts matters
         self.fleet = Fleet(city, rng, vehicles)
         self.weather = Weather(city, rng, clock)

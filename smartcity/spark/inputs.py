@@ -1,21 +1,24 @@
 """What a batch computation reads, as Spark DataFrames: the committed raw files of a source's hour (only files
-a commit manifest names), hours of transformed tables, and the city's reference tables. Every read of the
-lake by Spark goes through here, and through the `smartcity_lake_files` data source (`smartcity.spark.lake_files`):
-the executors read the files through pyarrow (a local folder or S3 alike); the driver only plans which files
-(manifests, footers)."""
+a commit manifest names), hours of transformed tables (the files their Iceberg snapshot holds), and the city's
+reference tables. Every read of the lake by Spark goes through here, and through the `smartcity_lake_files`
+data source (`smartcity.spark.lake_files`): the executors read the files through pyarrow (a local folder or S3
+alike); the driver only plans which files (manifests, snapshots)."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import dataclass
 
-from smartcity.lake import Lake, layout
+from smartcity.catalog.tables import transformed_table
+from smartcity.lake import Lake
+from smartcity.lake.iceberg import LakeTables
 from smartcity.lake.layout import Hour, PartitionKey
 from smartcity.lake.reader import LakeReader
 from smartcity.lake.schemas import RAW_FILE_SCHEMAS
 from smartcity.marts.spec import Mart
 from smartcity.spark import lake_files
 from smartcity.spark.types import spark_from_arrow
+from smartcity.tables import BY_NAME as TABLES
 from smartcity.tables import TransformedTable
 
 
@@ -55,37 +58,31 @@ def raw_rows(spark, lake: Lake, source: str, hour: Hour) -> Input:
     return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
 
 
-def transformed_input(spark, lake: Lake, table: str, hours: list[Hour]) -> Input | None:
-    """Hours of a transformed table in one read, None when none of them has a file. The schema is the latest hour's (from its footer): an older file without a newer column reads
-    it as NULL."""
-    footers = {}
-    for hour in hours:
-        path = lake.path(layout.transformed_file(table, hour))
-        try:
-            footers[path] = lake.parquet_footer(path)
-        except FileNotFoundError:
-            continue
-    if not footers:
+def transformed_input(spark, tables: LakeTables, table: str, hours: list[Hour]) -> Input | None:
+    """Hours of a transformed table in one read (the files the table's current snapshot holds for them), None when
+    it has none of them. In the table's current schema: an older file without a newer column reads it as NULL."""
+    definition = transformed_table(TABLES[table])
+    files = tables.hour_files(definition, hours)
+    if not files:
         return None
-    schema = spark_from_arrow(list(footers.values())[-1].schema.to_arrow_schema())
-    files = {p: f.num_rows for p, f in footers.items()}
-    return Input(lake_frame(spark, lake, files, schema), len(files), sum(files.values()))
+    schema = spark_from_arrow(tables.arrow_schema(definition))
+    return Input(lake_frame(spark, tables.lake, files, schema), len(files), sum(files.values()))
 
 
-def table_input(spark, lake: Lake, table: TransformedTable, hour: Hour) -> Input:
+def table_input(spark, tables: LakeTables, table: TransformedTable, hour: Hour) -> Input:
     """The input of a transformed table's hour: its source's committed raw rows, or the upstream table's
     hour — empty, in the raw schema, when there is none."""
     if table.source:
-        return raw_rows(spark, lake, table.source, hour)
-    found = transformed_input(spark, lake, table.upstream_table, [hour])
+        return raw_rows(spark, tables.lake, table.source, hour)
+    found = transformed_input(spark, tables, table.upstream_table, [hour])
     if found is None:
         schema = spark_from_arrow(RAW_FILE_SCHEMAS[table.contract.name])
-        return Input(lake_frame(spark, lake, {}, schema), 0, 0)
+        return Input(lake_frame(spark, tables.lake, {}, schema), 0, 0)
     return found
 
 
-def mart_inputs(spark, lake: Lake, mart: Mart, hour: Hour) -> dict:
+def mart_inputs(spark, tables: LakeTables, mart: Mart, hour: Hour) -> dict:
     """Each input table of a mart over the hours its spec reads for `hour` (one DataFrame per table, the hours
     together in one read), None when none of them has data."""
-    found = {spec.table: transformed_input(spark, lake, spec.table, spec.hours_of(hour)) for spec in mart.inputs}
+    found = {spec.table: transformed_input(spark, tables, spec.table, spec.hours_of(hour)) for spec in mart.inputs}
     return {table: None if read is None else read.frame for table, read in found.items()}

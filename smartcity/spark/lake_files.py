@@ -19,7 +19,8 @@ file when the frame had no rows (no task ran) and checks that exactly one task w
 for why there is no staging area.
 
     frame.repartition(1).write.format("smartcity_lake_files").mode("overwrite").options(**lake.options())
-         .option("path", path).option("sortBy", "event_time,event_id").save()
+         .option("path", path).option("sortBy", "event_time,event_id").option("fieldIds", '{"event_id": 1, ...}')
+         .save()
 
 The classes pickle by reference (this module is installed on executors and on a Spark Connect server) and
 import their libraries inside methods; `register(spark)` makes the source known to a session, in process or on
@@ -97,7 +98,7 @@ class LakeFiles(DataSource):
         if "path" not in options:
             raise ValueError(f"the {NAME} data source writes one file: give its path in the lake (option path)")
         sort_by = [c for c in options.get("sortby", "").split(",") if c]
-        return LakeFileWriter(self._lake(), schema, options["path"], sort_by)
+        return LakeFileWriter(self._lake(), schema, options["path"], sort_by, json.loads(options.get("fieldids", "{}")))
 
 
 @dataclass
@@ -133,13 +134,24 @@ class FileWritten(WriterCommitMessage):
 
 
 class LakeFileWriter(DataSourceArrowWriter):
-    def __init__(self, lake, schema, path: str, sort_by: list[str]):
+    def __init__(self, lake, schema, path: str, sort_by: list[str], field_ids: dict[str, int] | None = None):
         self.lake, self.schema, self.path, self.sort_by = lake, schema, path, sort_by
+        self.field_ids = field_ids or {}
 
     def _arrow_schema(self):
+        """The frame's schema in Arrow, each column with its Iceberg field id when the table's are given (what
+        Iceberg readers match columns by)."""
+        import pyarrow as pa
         from pyspark.sql.pandas.types import to_arrow_schema
 
-        return to_arrow_schema(self.schema, timezone="UTC")
+        schema = to_arrow_schema(self.schema, timezone="UTC")
+        if not self.field_ids:
+            return schema
+        missing = [f.name for f in schema if f.name not in self.field_ids]
+        if missing:
+            raise ValueError(f"{self.path}: the table has no column {', '.join(missing)} (give every column an id)")
+        return pa.schema([f.with_metadata({b"PARQUET:field_id": str(self.field_ids[f.name]).encode()})
+                          for f in schema])
 
     def _write(self, table) -> FileWritten:
         if self.sort_by:

@@ -4,6 +4,8 @@ sorted) — so the same input always gives the same file."""
 
 from __future__ import annotations
 
+import json
+
 import pyarrow as pa
 
 from smartcity.spark import enrich
@@ -31,16 +33,16 @@ def collect_sorted(frame) -> pa.Table:
     return frame.toArrow().sort_by([(c, "ascending") for c in ORDER])
 
 
-def write_sorted(frame, lake, path: str) -> None:
+def write_sorted(frame, lake, path: str, field_ids: dict[str, int] | None = None) -> None:
     """Replace the lake file at `path` with the frame's rows in `ORDER`, written by one task on the executors
     (`smartcity.spark.lake_files`): no row passes through the driver, and the file is replaced whole. A cached
     frame that was computed already (the transformed asset runs its checks first) reaches that task without a
     shuffle (`coalesce(1)` reads the cached blocks); any other frame is shuffled to it, so that computing the
-    frame keeps all its tasks."""
+    frame keeps all its tasks. `field_ids`: the Iceberg table's column ids, written into the file's schema."""
     from smartcity.spark import lake_files
 
     lake_files.register(frame.sparkSession)
     level = frame.storageLevel
     one = frame.coalesce(1) if level.useMemory or level.useDisk else frame.repartition(1)
     (one.write.format(lake_files.NAME).mode("overwrite").options(**lake.options())
-     .option("path", path).option("sortBy", ",".join(ORDER)).save())
+     .option("path", path).option("sortBy", ",".join(ORDER)).option("fieldIds", json.dumps(field_ids or {})).save())

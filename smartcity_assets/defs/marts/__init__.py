@@ -1,11 +1,13 @@
-"""Marts layer: one asset per mart spec (`smartcity.marts`), hourly partitions — computed with Spark, written
-to the lake (`marts/<mart>/event_date=/event_hour=/data.parquet`, atomic replace), catalogued as
-`marts_<mart>` and loaded into the warehouse by replacing that partition in one transaction, so recomputing an
-hour after late data changes exactly that hour's rows. BI tools read the views in the warehouse's `bi` schema.
+"""Marts layer: one asset per mart spec (`smartcity.marts`), hourly partitions — computed with Spark, each hour
+written as a new file of the Iceberg table `marts_<mart>` (the hours of a run in one commit) and loaded into the
+warehouse by replacing that partition in one transaction, so recomputing an hour after late data changes exactly
+that hour's rows. BI tools read the views in the warehouse's `bi` schema.
 
 A mart depends on the catalog entries of its inputs: an hour is published there only after its blocking
 checks passed, so a mart never builds on data that failed them (lineage: raw -> transformed -> catalog ->
-marts). An input the mart also reads for the next hour carries that partition mapping.
+marts). A mart hour whose input window holds a held-back hour is skipped (its rows stay as they were) and
+rebuilt once that hour passes; the other hours of the run go ahead. An input the mart also reads for the next
+hour carries that partition mapping.
 """
 
 
@@ -15,9 +17,9 @@ from datetime import timedelta
 import dagster as dg
 import pyarrow as pa
 
-from smartcity.catalog.tables import mart_table
-from smartcity.lake import layout
+from smartcity.catalog.tables import mart_table, transformed_table
 from smartcity.marts import BI_SCHEMA, MARTS, Mart, MartInput
+from smartcity.tables import BY_NAME as TABLES
 from smartcity.quality import sql_rules
 from smartcity.spark.inputs import mart_inputs
 from smartcity.spark.marts import FRAMES
@@ -26,7 +28,7 @@ from smartcity_assets.keys import MARTS as GROUP
 from smartcity_assets.keys import mart_key, transformed_catalog_key
 from smartcity_assets.metadata import OWNERS, column_schema
 from smartcity_assets.partitions import HOURLY, hours_of
-from smartcity_assets.resources import CatalogResource, LakeResource, SparkResource, WarehouseResource
+from smartcity_assets.resources import SparkResource, TablesResource, WarehouseResource
 
 # While the platform runs (`smartcity up`), a mart of the hour in progress is rebuilt every run, about once a
 # minute on a 2-core box at 1,000 vehicles (bench/freshness_benchmark.py; the first run after a cold start
@@ -49,7 +51,7 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
     schema = pa.schema([c.arrow_field().remove_metadata() for c in mart.columns])
 
     @dg.asset(key=mart_key(mart.name), partitions_def=HOURLY, group_name=GROUP, deps=deps,
-              kinds={"spark", "postgres", "redshift"}, owners=OWNERS, freshness_policy=FRESHNESS,
+              kinds={"spark", "iceberg", "postgres", "redshift"}, owners=OWNERS, freshness_policy=FRESHNESS,
               backfill_policy=dg.BackfillPolicy.single_run(),
               description=f"{mart.description} Warehouse table {mart.qualified}, BI views {', '.join(views)}; "
                           f"catalog table {entry.name}.",
@@ -57,30 +59,38 @@ def build_mart(mart: Mart) -> dg.AssetsDefinition:
                                              description=r.label) for r in mart.checks],
               metadata={"dagster/column_schema": column_schema(mart.columns), "warehouse_table": mart.qualified,
                         "bi_views": ", ".join(views)})
-    def _asset(context: dg.AssetExecutionContext, lake: LakeResource, pyspark: SparkResource,
-               warehouse: WarehouseResource, catalog: CatalogResource) -> dg.MaterializeResult:
-        store = lake.lake()
+    def _asset(context: dg.AssetExecutionContext, pyspark: SparkResource, warehouse: WarehouseResource,
+               tables: TablesResource) -> dg.MaterializeResult:
+        catalog = tables.tables()
+        held = {i.table: catalog.held_back(transformed_table(TABLES[i.table])) for i in mart.inputs}
         with pyspark.connected() as spark:
-            target, registry = warehouse.warehouse(), catalog.catalog()
+            target = warehouse.warehouse()
             target.ensure_table(mart)
-            registry.register_table(entry)
-            loaded, counts = [], Counter()
+            written, skipped, loaded, counts = {}, [], [], Counter()
             for hour in hours_of(context):  # one hour, or a range (a backlog, a follow-up of a later hour's change)
-                frame = frame_of(spark, hour, mart_inputs(spark, store, mart, hour))
+                blocked = sorted({f"{i.table} {h.key}" for i in mart.inputs for h in i.hours_of(hour)
+                                  if h.key in held[i.table]})
+                if blocked:
+                    context.log.warning(f"{mart.name} {hour.key}: skipped, its inputs hold hours held back by "
+                                        f"failed blocking checks ({', '.join(blocked)}); its rows stay as they were")
+                    skipped.append(hour.key)
+                    continue
+                frame = frame_of(spark, hour, mart_inputs(spark, catalog, mart, hour))
                 # In the spec's schema whatever the engine (Spark Connect marks filled-in columns non-null)
                 data = frame.toArrow().cast(schema) if frame is not None else schema.empty_table()
-                path = store.path(layout.mart_file(mart.name, hour))
-                store.write_parquet(data, path)
-                target.replace_partition(mart, PartitionData(hour, data, store.uri_of(path)))
-                registry.add_partition(entry, hour)
+                path = catalog.write_hour(entry, hour, data)
+                target.replace_partition(mart, PartitionData(hour, data, catalog.lake.uri_of(path)))
+                written[hour] = [path]
                 loaded.append(data)
                 counts.update(str(v) for v in data.column(mart.summary_column).to_pylist())
                 context.log.info(f"{mart.name} {hour.key}: {data.num_rows:,} rows loaded into {mart.qualified}")
-            rows = pa.concat_tables(loaded, promote_options="permissive")
+            commit = catalog.replace_hours(entry, written, properties={"smartcity.run-id": context.run.run_id})
+            rows = pa.concat_tables(loaded, promote_options="permissive") if loaded else schema.empty_table()
             return dg.MaterializeResult(check_results=[check_result(r, rows) for r in mart.checks], metadata={
-                "dagster/row_count": rows.num_rows, f"rows_by_{mart.summary_column}": dict(sorted(counts.items())),
-                "warehouse_table": mart.qualified, "catalog_table": catalog.qualified(entry.name),
-                "dagster/uri": store.uri_of(store.path(layout.mart_folder(mart.name)))})
+                **commit.metadata(), "dagster/row_count": rows.num_rows,
+                f"rows_by_{mart.summary_column}": dict(sorted(counts.items())), "skipped_hours": skipped,
+                "warehouse_table": mart.qualified, "catalog_table": tables.qualified(entry.name),
+                "dagster/uri": catalog.lake.uri_of(catalog.lake.path(entry.folder))})
 
     return _asset
 

@@ -1,7 +1,7 @@
 """The city report: the marts as charts, shown on the asset's page and written to the lake as PNGs and one
 self-contained HTML page.
 
-Unpartitioned on purpose: a report spans many hours, so it reads whichever hourly mart partitions exist in
+Unpartitioned on purpose: a report spans many hours, so it reads whichever hours the marts' Iceberg tables hold in
 the lake for the last `hours` hours (ending at the newest hour any mart has) rather than mapping to one mart
 partition. Materialize it on demand from the UI (or `smartcity report` without Dagster); each
 materialization keeps its charts in its metadata, so earlier reports stay viewable in the asset's history.
@@ -12,7 +12,7 @@ import dagster as dg
 from smartcity.marts import MARTS
 from smartcity_assets.keys import REPORT, REPORT_KEY, mart_key
 from smartcity_assets.metadata import OWNERS
-from smartcity_assets.resources import LakeResource
+from smartcity_assets.resources import TablesResource
 
 
 class ReportConfig(dg.Config):
@@ -27,13 +27,14 @@ class ReportConfig(dg.Config):
                       "speeds and incidents by weather. Charts inline here (metadata 'report') and as one HTML page "
                       "in the lake that opens from disk: report/latest/index.html, and report/2026-11-29T12Z-24h/"
                       "index.html for the 24 hours up to 12:00 UTC.")
-def city_report(context: dg.AssetExecutionContext, config: ReportConfig, lake: LakeResource) -> dg.MaterializeResult:
+def city_report(context: dg.AssetExecutionContext, config: ReportConfig,
+                tables: TablesResource) -> dg.MaterializeResult:
     # Imported here: the charts need matplotlib, which every other run (and loading the code location) can skip.
     from smartcity.report import ReportError, build_report
     from smartcity.report.page import coverage, markdown, window_text
 
     try:
-        report = build_report(lake.lake(), hours=config.hours)
+        report = build_report(tables.tables(), hours=config.hours)
     except ReportError as exc:
         raise dg.Failure(description=str(exc), allow_retries=False) from exc
     data = report.data

@@ -15,10 +15,13 @@ from collections.abc import Callable
 
 import dagster as dg
 
-from smartcity import contracts, tables
+from smartcity import contracts
 from smartcity.lake import layout, manifests
 from smartcity.lake.layout import FIRST_DATE, Hour
+from smartcity.catalog.tables import mart_table
 from smartcity.marts import MARTS
+from smartcity.marts import BY_NAME as MARTS_BY_NAME
+from smartcity.tables import TABLES, fed_by
 from smartcity_assets.keys import (
     CATALOG,
     TRANSFORMED,
@@ -30,7 +33,7 @@ from smartcity_assets.keys import (
 )
 from smartcity_assets.keys import MARTS as MARTS_GROUP
 from smartcity_assets.partitions import HOURLY
-from smartcity_assets.resources import LakeResource
+from smartcity_assets.resources import LakeResource, TablesResource
 
 MAX_MANIFESTS_PER_TICK = 500
 BACKLOG_HOURS = 2  # more changed hours than this in one tick: one range run instead of a run per hour
@@ -43,15 +46,27 @@ RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_p
            description="Watches the streaming job's commit manifests; marks raw hourly partitions as landed and "
                        "re-materializes the transformed partitions they affect (late data included), their "
                        "catalog entries and the marts built on them.")
-def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource):
+def raw_manifest_sensor(context: dg.SensorEvaluationContext, lake: LakeResource, tables: TablesResource):
     store = lake.lake()
     found, new_cursor = manifests.list_after(store, manifests.Cursor.loads(context.cursor),
                                              limit=MAX_MANIFESTS_PER_TICK)
     if not found:
         return dg.SkipReason("no new committed micro-batches")
     return plan_runs(found, new_cursor, queued_runs(context),
-                     computed=lambda mart, hour: store.exists(store.path(layout.mart_file(mart, hour))),
-                     warn=context.log.warning)
+                     computed=_mart_hours(tables), warn=context.log.warning)
+
+
+def _mart_hours(tables: TablesResource) -> Callable[[str, Hour], bool]:
+    """Whether a mart's hour was built before: its Iceberg table holds the hour (read once per mart per tick)."""
+    seen: dict[str, set[Hour]] = {}
+
+    def computed(mart: str, hour: Hour) -> bool:
+        if mart not in seen:
+            seen[mart] = set(tables.tables().hours(mart_table(MARTS_BY_NAME[mart])))
+        return hour in seen[mart]
+
+    return computed
+
 
 
 Pending = list[tuple[set[str], set[dg.AssetKey]]]  # per run not started yet: (its hours, its assets)
@@ -144,7 +159,7 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
     sources_by_hour: dict[Hour, set[str]] = defaultdict(set)
     for source, key in added:
         sources_by_hour[Hour.parse(key)].add(source)
-    changed = {hour: sorted({t for s in sources for t in tables.fed_by(s)}) for hour, sources in
+    changed = {hour: sorted({t for s in sources for t in fed_by(s)}) for hour, sources in
                sources_by_hour.items()}
     tip = ",".join(f"{s}:{b}" for s, b in sorted(new_cursor.items()))
     queued = queued or []
@@ -154,7 +169,7 @@ def plan_runs(found: list[manifests.Manifest], new_cursor: manifests.Cursor, que
 
     def selection_of(hours: list[Hour]) -> list[dg.AssetKey]:
         sources = sorted({s for h in hours for s in sources_by_hour[h]})
-        names = [t.name for t in tables.TABLES if any(t.name in changed[h] for h in hours)]
+        names = [t.name for t in TABLES if any(t.name in changed[h] for h in hours)]
         return ([raw_catalog_key(s) for s in sources]
                 + [key for t in names for key in (transformed_key(t), transformed_catalog_key(t))]
                 + [mart_key(m.name) for m in MARTS if set(m.input_tables) & set(names)])
