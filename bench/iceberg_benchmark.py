@@ -2,7 +2,12 @@
 beside writing that file alone (the baseline, same run), and the cost of planning a read of one hour as the
 table's commit count grows, with the size of its metadata.
 
-    .venv/bin/python bench/iceberg_benchmark.py [--commits 10,100,1000,10000] [--rows 20000]
+Maintenance (`smartcity.lake.table_maintenance.maintain`, what the nightly job runs) runs every
+`--maintain-every` commits, here with no retention age (only the newest few snapshots survive it), standing in
+for a night's worth of commits; `--maintain-every 0` shows the table without maintenance, where every commit
+rewrites a metadata file listing all snapshots so far (slow beyond a few hundred commits).
+
+    .venv/bin/python bench/iceberg_benchmark.py [--commits 10,100,1000,10000] [--rows 20000] [--maintain-every 200]
 
 Needs a PostgreSQL: it starts the embedded one in a temporary home (stopped at the end).
 """
@@ -22,6 +27,7 @@ from smartcity.contracts import Field, FieldType
 from smartcity.lake import Lake
 from smartcity.lake.iceberg import LakeTable, LakeTables
 from smartcity.lake.layout import Hour
+from smartcity.lake.table_maintenance import maintain
 from smartcity.settings import load_settings
 from smartcity_commands import stack
 
@@ -45,6 +51,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--commits", default="10,100,1000,10000")
     parser.add_argument("--rows", type=int, default=20_000)
+    parser.add_argument("--maintain-every", type=int, default=200)
     args = parser.parse_args()
     marks = sorted(int(c) for c in args.commits.split(","))
     home = Path(tempfile.mkdtemp(prefix="iceberg-bench-"))
@@ -59,7 +66,7 @@ def main() -> None:
         data = rows(hours[0], args.rows)
         write_s, commit_s, plan = [], [], []
         done = 0
-        print(f"{'commits':>8} {'write file ms':>14} {'commit ms':>10} {'plan one hour ms':>17} {'metadata MB':>12}")
+        print(f"{'commits':>8} {'write file ms':>14} {'commit ms':>10} {'plan one hour ms':>17} {'metadata MB':>12} {'snapshots':>10}")
         for mark in marks:
             while done < mark:
                 hour = hours[done % len(hours)]
@@ -70,6 +77,8 @@ def main() -> None:
                 write_s.append(wrote - began)
                 commit_s.append(time.perf_counter() - wrote)
                 done += 1
+                if args.maintain_every and done % args.maintain_every == 0:
+                    maintain(tables, TABLE, retention=timedelta(0), orphan_age=timedelta(0))
             fresh = LakeTables.open(lake, "sql", uri=settings.iceberg_catalog_dsn)
             timings = []
             for _ in range(5):
@@ -80,7 +89,8 @@ def main() -> None:
             recent = slice(-min(50, len(commit_s)), None)
             print(f"{mark:>8} {statistics.median(write_s[recent]) * 1e3:>14.1f} "
                   f"{statistics.median(commit_s[recent]) * 1e3:>10.1f} {plan[-1] * 1e3:>17.1f} "
-                  f"{folder_bytes(home / 'lake' / 'transformed' / 'bench' / 'metadata') / 1e6:>12.2f}", flush=True)
+                  f"{folder_bytes(home / 'lake' / 'transformed' / 'bench' / 'metadata') / 1e6:>12.2f} "
+                  f"{len(fresh.table(TABLE).snapshots()):>10}", flush=True)
         first = statistics.median(commit_s[:10])
         print(f"\ncommit of an hour ({args.rows:,} rows, first 10): median {first * 1e3:.1f} ms against "
               f"{statistics.median(write_s[:10]) * 1e3:.1f} ms to write its file (baseline, same run)")

@@ -401,6 +401,8 @@ class LakeTables:
         met by re-planning on the new snapshot and committing again."""
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
+        from smartcity.lake.iceberg_commit import bounded_overwrite
+
         hours = sorted(files)
         wanted = {h: {self.lake.uri_of(p): p for p in files[h]} for h in hours}
         held = {h.key for h in held_back}
@@ -423,7 +425,7 @@ class LakeTables:
                 with reporting_denials("commit to the Iceberg table", self._identifier(definition)), \
                         table.transaction() as tx:
                     if removed or added:
-                        with tx.update_snapshot(snapshot_properties=summary).overwrite() as overwrite:
+                        with bounded_overwrite(tx, table.io, summary) as overwrite:
                             for f in removed:
                                 overwrite.delete_data_file(f)
                             for f in added:
