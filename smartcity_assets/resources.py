@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 from contextlib import contextmanager
 from typing import Literal
+from urllib.parse import urlsplit
 
 import dagster as dg
 from dagster_pyspark import PySparkResource
@@ -127,17 +128,26 @@ def resources_for(settings: Settings) -> dict:
 
 
 def _warehouse_url(settings: Settings) -> str | dg.EnvVar:
-    """A URL with a password reaches Dagster as the variable's name (what its UI shows), not as the value."""
-    if settings.warehouse_url is not None and os.environ.get("SMARTCITY_WAREHOUSE_URL") == settings.warehouse_dsn:
-        return dg.EnvVar("SMARTCITY_WAREHOUSE_URL")
-    return settings.warehouse_dsn  # the embedded server (no password), or a URL given in code
+    return _secret_url("SMARTCITY_WAREHOUSE_URL", settings.warehouse_dsn, settings.warehouse_url is not None)
 
 
 def _catalog_url(settings: Settings) -> str | dg.EnvVar:
     """The embedded catalog's URL: its own variable, the warehouse's (the same database), or the embedded server's."""
-    if settings.iceberg_catalog_url is not None and os.environ.get("SMARTCITY_ICEBERG_CATALOG_URL") == \
-            settings.iceberg_catalog_dsn:
-        return dg.EnvVar("SMARTCITY_ICEBERG_CATALOG_URL")
     if settings.iceberg_catalog_url is None:
         return _warehouse_url(settings)
-    return settings.iceberg_catalog_dsn
+    return _secret_url("SMARTCITY_ICEBERG_CATALOG_URL", settings.iceberg_catalog_dsn, True)
+
+
+def _secret_url(variable: str, value: str, given: bool) -> str | dg.EnvVar:
+    """A URL with a password reaches Dagster as the name of its variable (what its UI and run config show), never
+    as the value. A URL set only in `.env` is put into this process's environment under its name first, so the
+    variable resolves here (run workers read `.env` again). A URL without a password (the embedded server) is
+    passed as it is."""
+    if not given:
+        return value
+    if os.environ.get(variable) == value:
+        return dg.EnvVar(variable)
+    if variable not in os.environ and (urlsplit(value).password or "password=" in value):
+        os.environ[variable] = value
+        return dg.EnvVar(variable)
+    return value  # given in code, beside a different value in the environment

@@ -8,6 +8,7 @@ import sys
 from datetime import datetime, timedelta, timezone
 
 import orjson
+import psutil
 
 from smartcity import contracts
 from smartcity.kafka import read_topic
@@ -31,6 +32,41 @@ def test_bad_arguments_exit_non_zero_without_traceback(tmp_path):
         assert result.returncode == 2, (args, result.stderr)
         assert message in result.stderr, (args, result.stderr)
         assert "Traceback" not in result.stderr
+
+
+def test_out_of_range_numbers_and_unknown_options_are_one_line_errors(tmp_path):
+    env = {"SMARTCITY_HOME": str(tmp_path)}
+    cases = [
+        (["up", "--ui-port", "70000"], "--ui-port: 70000 is not a TCP port between 1 and 65535"),
+        (["dashboard", "--port", "0"], "--port: 0 is not a TCP port"),
+        (["query", "SELECT 1", "--max-rows", "-1"], "--max-rows: -1 is below 0"),
+        (["report", "--hours", "0"], "--hours: 0 is below 1"),
+        (["report", "--hours", "999999999"], "the report covers 1 to 8,784 hours"),
+        (["query", ""], "no SQL"),
+        (["--bogus"], "unknown option --bogus"),
+        (["-v", "--bogus", "query", "SELECT 1"], "unknown option --bogus"),
+    ]
+    for args, message in cases:
+        result = smartcity(*args, env=env)
+        assert result.returncode == 2, (args, result.stderr)
+        assert message in result.stderr, (args, result.stderr)
+        assert "Traceback" not in result.stderr, (args, result.stderr)
+
+
+def test_up_stops_what_it_started_when_the_broker_does_not_answer(tmp_path):
+    port = free_port()  # an external broker that is down
+    env = {"SMARTCITY_HOME": str(tmp_path), "SMARTCITY_KAFKA_BOOTSTRAP_SERVERS": f"127.0.0.1:{port}",
+           "SMARTCITY_POSTGRES_PORT": str(free_port()), "SMARTCITY_SPARK_CONNECT_PORT": str(free_port())}
+    result = smartcity("up", "--ui-port", str(free_port()), "--dashboard-port", str(free_port()), env=env, timeout=300)
+    assert result.returncode == 2, result.stderr
+    assert f"cannot reach the Kafka broker at 127.0.0.1:{port}" in result.stderr
+    assert "Traceback" not in result.stderr
+    assert "postgres: started" in result.stdout  # it got as far as starting the stack ...
+    status = smartcity("stack", "status", env=env)
+    assert status.returncode == 0 and "running" not in status.stdout.replace("not running", ""), status.stdout
+    leftovers = [p for p in psutil.process_iter(["environ"]) if (p.info["environ"] or {}).get("SMARTCITY_HOME")
+                 == str(tmp_path)]
+    assert not leftovers, [p.cmdline() for p in leftovers]  # ... and stopped all of it
 
 
 def test_bad_setting_names_the_variable(tmp_path):

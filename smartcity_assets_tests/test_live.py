@@ -6,18 +6,24 @@ warehouse cut during a batch loses nothing, and the live tables catch up once it
 
 from __future__ import annotations
 
+import threading
 import uuid
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+import psycopg2
+import pyarrow as pa
 import pytest
 from pydantic import SecretStr
 
 from smartcity import reference
 from smartcity.errors import SmartcityError
 from smartcity.lake import Lake, manifests
+from smartcity.live.events import COLUMNS
+from smartcity.warehouse.live import LiveLayer
+from smartcity.warehouse.postgres import PostgresWarehouse
 from smartcity_commands.stack import free_port
 
 from .expected_marts import ORDER, _level, assert_same
@@ -301,3 +307,67 @@ def test_the_live_sensor_waits_for_live_tables_and_a_reachable_warehouse(warehou
     assert "no live tables yet" in tick_live_sensor(warehouse).skip_message
     closed = warehouse.rsplit(":", 1)[0] + f":{free_port()}/nothing"
     assert "cannot be reached" in tick_live_sensor(closed).skip_message
+
+
+# -- the live layer's transaction, without a stream ---------------------------------------------------------------
+
+def emergency_batch(*updates: dict) -> dict[str, pa.Table]:
+    return {"emergency": pa.Table.from_pylist(list(updates)).select(list(COLUMNS["emergency"]))}
+
+
+def test_an_open_incident_without_an_update_for_hours_leaves_the_live_table(warehouse):
+    layer = LiveLayer(PostgresWarehouse(warehouse))
+    layer.ensure()
+    start = CLOCK - timedelta(hours=8)
+    batches = [
+        # INC-A is reported and dispatched; its "resolved" update never arrives (say, quarantined)
+        [incident("INC-A", "reported", start), incident("INC-A", "dispatched", start + timedelta(minutes=5), "AMB-1")],
+        [incident("INC-B", "reported", start + timedelta(hours=5))],
+        [incident("INC-B", "dispatched", start + timedelta(hours=7), "AMB-2")],
+    ]
+    sent: list[dict] = []
+    for batch_id, updates in enumerate(batches):
+        layer.apply("stream-a", batch_id, emergency_batch(*updates))
+        sent += updates
+        clock = max(u["event_time"] for u in sent)
+        last = pd.DataFrame(sent).groupby("incident_id").event_time.max()
+        expected = sorted(i for i, at in last.items() if at >= clock - timedelta(hours=6))  # none resolved here
+        got = query(warehouse, "SELECT incident_id FROM live.incidents ORDER BY 1").incident_id.tolist()
+        assert got == expected, (batch_id, got)
+    assert expected == ["INC-B"]  # the third batch is where INC-A, silent for 7 h, went
+
+
+def test_a_reader_holding_a_live_table_open_does_not_stall_the_stream(warehouse):
+    """A BI session or pg_dump keeps a transaction open over the live tables; the next batch still commits."""
+    layer = LiveLayer(PostgresWarehouse(warehouse))
+    layer.ensure()
+    reader = psycopg2.connect(warehouse)
+    try:
+        with reader.cursor() as cur:
+            cur.execute("SELECT * FROM live.stream_progress")
+            cur.execute("SELECT * FROM live.clock")
+            cur.execute("SELECT * FROM live.incidents")
+            cur.execute("SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = "
+                        "'live.stream_progress'::regclass")
+            assert ("AccessShareLock",) in cur.fetchall()  # the reader's transaction holds the table open
+        outcome: list = []
+        writer = threading.Thread(target=lambda: outcome.append(
+            layer.apply("stream-a", 0, emergency_batch(incident("INC-A", "reported", CLOCK)))))
+        writer.start()
+        writer.join(120)  # not a timing bound: a writer waiting for this reader would wait for ever
+        assert not writer.is_alive() and outcome == [True], "the batch waited for a reader"
+    finally:
+        reader.close()
+        writer.join()
+    assert query(warehouse, "SELECT incident_id FROM live.incidents").incident_id.tolist() == ["INC-A"]
+
+
+def test_the_live_headline_is_in_utc_whatever_the_session_time_zone(warehouse):
+    database = warehouse.rsplit("/", 1)[1]
+    with psycopg2.connect(warehouse) as conn, conn.cursor() as cur:
+        cur.execute(f'ALTER DATABASE "{database}" SET timezone = \'America/New_York\'')
+    layer = LiveLayer(PostgresWarehouse(warehouse))
+    layer.ensure()
+    layer.apply("stream-a", 0, emergency_batch(incident("INC-A", "reported", CLOCK)))
+    assert query(warehouse, "SHOW timezone").iloc[0, 0] == "America/New_York"
+    assert f"as of {CLOCK:%H:%M} UTC" in layer.headline()

@@ -387,6 +387,26 @@ def test_settings_and_their_errors_hide_secrets(secret_env, monkeypatch):
     assert_no_secret(str(err.value))
 
 
+def test_a_warehouse_url_set_only_in_dot_env_reaches_dagster_as_a_variable_name(tmp_path, monkeypatch):
+    from smartcity_assets.resources import resources_for
+
+    pw = secrets.token_hex(8)
+    url = f"postgresql://loader:{pw}@127.0.0.1:5439/city"
+    monkeypatch.chdir(tmp_path)
+    for variable in ("SMARTCITY_WAREHOUSE_URL", "SMARTCITY_ICEBERG_CATALOG_URL", "SMARTCITY_ENV", "SMARTCITY_HOME"):
+        monkeypatch.setenv(variable, "")  # so that the test's end restores whatever was there
+        monkeypatch.delenv(variable)
+    (tmp_path / ".env").write_text(f"SMARTCITY_WAREHOUSE_URL={url}\nSMARTCITY_HOME={tmp_path}\n")
+    resources = resources_for(load_settings())
+    for name in ("warehouse", "tables"):
+        config = resources[name]._get_non_default_public_field_values()
+        assert pw not in json.dumps(config, default=str), (name, config)
+    assert isinstance(resources["warehouse"].url, dg.EnvVar)
+    assert resources["warehouse"].url.env_var_name == "SMARTCITY_WAREHOUSE_URL"
+    assert isinstance(resources["tables"].catalog_url, dg.EnvVar)
+    assert os.environ["SMARTCITY_WAREHOUSE_URL"] == url  # what the variable resolves to in this process
+
+
 @pytest.mark.parametrize("dsn,shown", [
     ("postgresql://loader:{pw}@127.0.0.1:{port}/city", "127.0.0.1:{port}/city"),
     ("host=127.0.0.1 port={port} dbname=city user=loader password={pw}", "127.0.0.1:{port}/city"),

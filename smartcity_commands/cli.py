@@ -30,6 +30,24 @@ def _demo_hours(text: str) -> int:
     return int(text)
 
 
+def _whole(low: int, high: int | None = None, what: str = "number"):
+    """An argparse type: a whole number in low..high (high None: no upper bound)."""
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"not a whole number: {text!r}") from None
+        if value < low or (high is not None and value > high):
+            raise argparse.ArgumentTypeError(
+                f"{value} is not a {what} between {low} and {high}" if high is not None else f"{value} is below {low}")
+        return value
+    return parse
+
+
+_port = _whole(1, 65535, "TCP port")
+_positive = _whole(1)
+
+
 def _share(text: str) -> float:
     try:
         value = float(text)
@@ -80,13 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     query = sub.add_parser("query", help="ad-hoc SQL over the catalog (DuckDB locally, Athena in AWS mode)")
     query.add_argument("sql", help='e.g. "SELECT zone_name, count(*) FROM transformed_gps GROUP BY 1"')
-    query.add_argument("--max-rows", type=int, default=100, help="rows to print (default 100)")
+    query.add_argument("--max-rows", type=_whole(0), default=100, help="rows to print (default 100)")
     query.add_argument("--as-of", metavar="SNAPSHOT_OR_TIME",
                        help="read the tables as of an Iceberg snapshot id (one table's snapshot; the others as of "
                             "when it was made) or an ISO time, e.g. 2026-11-29T10:30:00Z (default: now)")
 
     report = sub.add_parser("report", help="charts of the marts as PNGs and one self-contained HTML page")
-    report.add_argument("--hours", type=int, default=24,
+    report.add_argument("--hours", type=_positive, default=24,
                         help="hours to show, ending at the newest hour any mart has (default 24)")
     report.add_argument("--out", help="write to this local folder (default: the lake's report/ area)")
 
@@ -95,22 +113,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     cluster = sub.add_parser("cluster", help="a Spark standalone cluster on this machine (master + workers on 127.0.0.1)")
     cluster.add_argument("action", choices=["up", "down", "status"])
-    cluster.add_argument("--workers", type=int, help="workers to start (default 2)")
-    cluster.add_argument("--cores", type=int, help="cores of each worker (default 1)")
+    cluster.add_argument("--workers", type=_positive, help="workers to start (default 2)")
+    cluster.add_argument("--cores", type=_positive, help="cores of each worker (default 1)")
     cluster.add_argument("--memory", help="memory of each worker's executors (default 1g)")
-    cluster.add_argument("--port", type=int, help="the master's port (default 17077)")
-    cluster.add_argument("--ui-port", type=int, help="the master's web UI port (default 18080)")
+    cluster.add_argument("--port", type=_port, help="the master's port (default 17077)")
+    cluster.add_argument("--ui-port", type=_port, help="the master's web UI port (default 18080)")
 
     up = sub.add_parser("up", help="the live platform: stack, streaming job, simulator, Dagster UI and daemon")
-    up.add_argument("--ui-port", type=int, default=3000, help="Dagster UI port (default 3000)")
-    up.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT,
+    up.add_argument("--ui-port", type=_port, default=3000, help="Dagster UI port (default 3000)")
+    up.add_argument("--dashboard-port", type=_port, default=DASHBOARD_PORT,
                     help=f"live dashboard port (default {DASHBOARD_PORT})")
-    up.add_argument("--vehicles", type=int, default=2000, help="fleet size of the simulated city (default 2000)")
+    up.add_argument("--vehicles", type=_positive, default=2000, help="fleet size of the simulated city (default 2000)")
     up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     up.add_argument("--status-every", type=float, default=60.0, help="seconds between status lines (default 60)")
 
     dashboard = sub.add_parser("dashboard", help="the live operations dashboard over the settings' warehouse")
-    dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
+    dashboard.add_argument("--port", type=_port, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
 
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
     fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
@@ -122,13 +140,19 @@ def build_parser() -> argparse.ArgumentParser:
     demo = sub.add_parser("demo", help="the main job: run the platform end to end on the embedded stack")
     demo.add_argument("--hours", type=_demo_hours, default=6,
                       help="hours of city time to simulate, from 06:00 UTC yesterday (1-18, default 6)")
-    demo.add_argument("--vehicles", type=int, default=600, help="fleet size of the simulated city (default 600)")
+    demo.add_argument("--vehicles", type=_positive, default=600, help="fleet size of the simulated city (default 600)")
     demo.add_argument("--keep-stack", action="store_true", help="leave the stack running afterwards")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else argv
+    # argparse reports a missing command before an unknown option given in its place: name the option
+    first = next((a for a in argv if a not in ("-v", "--verbose")), None)
+    if first is not None and first.startswith("-") and first not in ("-h", "--help"):
+        parser.error(f"unknown option {first}; options go after the command, e.g. smartcity query --help")
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.INFO,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s", datefmt="%H:%M:%S")
     if not args.verbose:  # Dagster's storage migrations log every ephemeral instance they create
@@ -177,8 +201,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "report":
         from smartcity.lake.iceberg import LakeTables
         from smartcity.report import build_report
+        from smartcity.report.data import check_hours
 
-        report = build_report(LakeTables.from_settings(settings), hours=args.hours, out=args.out)
+        hours = check_hours(args.hours)  # before the catalog is opened
+        report = build_report(LakeTables.from_settings(settings), hours=hours, out=args.out)
         for chart in report.charts:
             print(f"{chart.title}: {chart.caption}")
         print(f"report for {report.data.start:%Y-%m-%d %H:%M} - {report.data.end:%Y-%m-%d %H:%M} UTC: {report.html_uri}")

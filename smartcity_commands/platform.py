@@ -23,7 +23,7 @@ from smartcity_commands import stack
 from smartcity_commands.dashboard import DEFAULT_PORT as DASHBOARD_PORT
 from smartcity_commands.dashboard import server as dashboard
 from smartcity.errors import SmartcityError
-from smartcity.kafka import ensure_topics
+from smartcity.kafka import check_broker, ensure_topics
 from smartcity.lake import Lake
 from smartcity.settings import Settings
 from smartcity.spark.session import require_java
@@ -106,7 +106,7 @@ class Platform:
     def stop(self) -> None:
         for child in reversed(self.children):
             print("  " + child.stop())
-        if (self.dagster_home / "dagster.yaml").exists():
+        if self.children and (self.dagster_home / "dagster.yaml").exists():
             for line in fail_interrupted_runs(self.dagster_home):
                 print("  " + line)
 
@@ -122,17 +122,19 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
     stack.check_port_free(ui_port, "Dagster UI", "--ui-port")
     dashboard.check_port(dashboard_port, "--dashboard-port")
     already = stack.running_services(settings)
-    for line in stack.up(settings):
-        print("  " + line)
-    started_stack = stack.running_services(settings) - already
-    if "broker" in started_stack and (retired := stack.retire_checkpoint(settings)):
-        print(f"  the broker started empty: previous streaming checkpoint moved to {retired}")
-    # The topics exist before the stream starts, so its first plan already covers every partition.
-    ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
+    started_stack: set[str] = set()
     platform = Platform(settings, ui_port, vehicles, dashboard_port)
-    platform.prepare_dagster_home()
-    began = datetime.now(timezone.utc)
-    try:
+    try:  # whatever fails from here on (a broker that does not answer, a child that exits), what started stops
+        for line in stack.up(settings):
+            print("  " + line)
+        started_stack = stack.running_services(settings) - already
+        if "broker" in started_stack and (retired := stack.retire_checkpoint(settings)):
+            print(f"  the broker started empty: previous streaming checkpoint moved to {retired}")
+        check_broker(settings)
+        # The topics exist before the stream starts, so its first plan already covers every partition.
+        ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
+        platform.prepare_dagster_home()
+        began = datetime.now(timezone.utc)
         platform.start()
         print(f"\nDagster UI: http://127.0.0.1:{ui_port}  (the sensor runs by default; runs appear under Runs)")
         print(f"Live dashboard: {dashboard.url(dashboard_port)}  (the live tables, refreshed every few seconds; "

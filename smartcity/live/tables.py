@@ -24,6 +24,7 @@ SCHEMA = "live"
 WINDOWS_MIN = (5, 15)
 WINDOW_MIN = max(WINDOWS_MIN)
 INCIDENT_HOURS = 1
+INCIDENT_STALE_HOURS = 6  # an open incident without an update this long (event time) leaves the live table
 
 
 @dataclass(frozen=True)
@@ -78,7 +79,9 @@ INCIDENTS = LiveTable(
     "incidents",
     "Every incident with its current lifecycle status (reported → dispatched → on_scene → resolved; an update "
     "arriving out of order never moves it back), the time of each step so far, unit, place and severity. "
-    f"Resolved incidents stay for {INCIDENT_HOURS} hour(s) after they were resolved.",
+    f"Resolved incidents stay for {INCIDENT_HOURS} hour(s) after they were resolved; an open one without an update "
+    f"for {INCIDENT_STALE_HOURS} hours is dropped (its resolution was lost or quarantined; the hourly marts keep "
+    "its record).",
     (column("incident_id", "string", "Incident"), column("incident_type", "string", "Kind of incident"),
      column("severity", "int", "1 (minor) to 5 (critical)"), column("status", "string", "Current lifecycle status"),
      column("reported_at", "timestamp", "When it was reported; null until that update arrives"),

@@ -59,10 +59,15 @@ def _read(tables: LakeTables, mart: str, hours: list[pd.Timestamp]) -> pd.DataFr
     return frame
 
 
-def load_window(tables: LakeTables, hours: int = 24, end: pd.Timestamp | None = None) -> ReportData:
-    """The marts over the `hours` hours ending at `end` (default: the newest hour any mart has)."""
+def check_hours(hours: int) -> int:
     if not 1 <= hours <= MAX_HOURS:
         raise ReportError(f"the report covers 1 to {MAX_HOURS:,} hours (a year), got {hours:,}")
+    return hours
+
+
+def load_window(tables: LakeTables, hours: int = 24, end: pd.Timestamp | None = None) -> ReportData:
+    """The marts over the `hours` hours ending at `end` (default: the newest hour any mart has)."""
+    check_hours(hours)
     computed = {mart: [pd.Timestamp(h.start) for h in tables.hours(mart_table(BY_NAME[mart]))] for mart in MARTS}
     end = end if end is not None else max((h[-1] for h in computed.values() if h), default=None)
     if end is None:

@@ -32,12 +32,11 @@ _BUCKET = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
 _PREFIX = re.compile(r"^[A-Za-z0-9!_.()=-]+(/[A-Za-z0-9!_.()=-]+)*$")  # no wildcard may widen a policy
 
 # No glue:CreateDatabase: the database is created once at deployment (docs/security.md); the catalog looks
-# before it creates (`GlueCatalog.ensure_database`).
-GLUE_PIPELINE = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable",
-                 "glue:GetPartition", "glue:GetPartitions", "glue:BatchGetPartition", "glue:CreatePartition",
-                 "glue:BatchCreatePartition", "glue:UpdatePartition"]
-GLUE_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:GetPartition", "glue:GetPartitions",
-             "glue:BatchGetPartition"]
+# before it creates (`smartcity.lake.iceberg`). No partition actions: an Iceberg table's partitions live in its
+# own metadata, and a commit is one glue:UpdateTable (pyiceberg passes the table's VersionId, so Glue refuses a
+# commit whose base is no longer current; IAM has no condition key for it).
+GLUE_PIPELINE = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables", "glue:CreateTable", "glue:UpdateTable"]
+GLUE_READ = ["glue:GetDatabase", "glue:GetTable", "glue:GetTables"]
 ATHENA_QUERY = ["athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults",
                 "athena:StopQueryExecution", "athena:GetWorkGroup"]
 WRITE = ["s3:PutObject", "s3:AbortMultipartUpload"]  # multipart uploads are s3:PutObject too

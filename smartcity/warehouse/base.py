@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 
 import psycopg2
+import psycopg2.errors
 import pyarrow as pa
 from psycopg2.extensions import parse_dsn
 from psycopg2.extras import execute_values
@@ -91,6 +92,10 @@ class Warehouse(ABC):
                 conn.set_session(readonly=True)
             with conn, conn.cursor() as cur:
                 yield cur
+        except psycopg2.errors.LockNotAvailable as exc:
+            raise WarehouseUnavailable(
+                f"{self.name}: a lock needed while {what} was not granted in time ({' '.join(str(exc).split())}): another "
+                "session holds it. Nothing of it was committed; it is tried again") from None
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise WarehouseUnavailable(
                 f"{self.name} at {describe(self.dsn)} went away while {what}: "
@@ -99,6 +104,11 @@ class Warehouse(ABC):
                 "is back") from None
         finally:
             conn.close()
+
+    def lock_for_writers(self, cur, table: str) -> None:
+        """Let one transaction at a time write `table` until it ends. Redshift's LOCK (the only kind it has)
+        also makes readers of the table wait."""
+        cur.execute(f"LOCK TABLE {table}")
 
     def ensure_table(self, mart: Mart) -> None:
         """Create the table, add the columns a newer spec has, its index, comments and BI views, in one

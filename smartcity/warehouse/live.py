@@ -9,7 +9,7 @@ crash after it makes the replay a no-op. The work per batch grows with the batch
 the last minutes, active entities, open incidents), never with history.
 
 The SQL is the dialect PostgreSQL (15+) and Redshift share: staging tables, MERGE, DELETE + INSERT ... SELECT,
-LOCK. Internal state lives beside the live tables: `segment_minutes`, `bus_minutes` (the buckets),
+LOCK (`Warehouse.lock_for_writers`). Internal state lives beside the live tables: `segment_minutes`, `bus_minutes` (the buckets),
 `entity_clock` (last event counted per vehicle / camera), `clock`, `stream_progress`, and the reference tables
 `segments` and `routes` (also handy for BI tools drawing the map).
 """
@@ -28,6 +28,7 @@ from smartcity.live.events import COLUMNS, COUNTED
 from smartcity.live.tables import (
     BUS_ROUTES,
     INCIDENT_HOURS,
+    INCIDENT_STALE_HOURS,
     INCIDENTS,
     LIVE_TABLES,
     SCHEMA,
@@ -89,7 +90,7 @@ class LiveLayer:
             for table in LIVE_TABLES:
                 for statement in create_sql(table):
                     cur.execute(statement)
-            cur.execute(f"LOCK TABLE {SCHEMA}.clock")
+            self.warehouse.lock_for_writers(cur, f"{SCHEMA}.clock")
             cur.execute(f"SELECT COUNT(*) FROM {SCHEMA}.clock")
             if cur.fetchone()[0] == 0:
                 cur.execute(f"INSERT INTO {SCHEMA}.clock VALUES (NULL)")
@@ -140,7 +141,7 @@ class LiveLayer:
         if clock is None:
             return "Live: no events yet"
         headway_text = f", mean headway {headway:.1f} min" if headway is not None else ""
-        return (f"Live (as of {clock:%H:%M} UTC event time): {segments} road segments with traffic in the last "
+        return (f"Live (as of {clock.astimezone(timezone.utc):%H:%M} UTC event time): {segments} road segments with traffic in the last "
                 f"{WINDOW_MIN} min, {congested or 0} heavy or severe; {open_ or 0} open incidents, {resolved or 0} "
                 f"resolved in the last {INCIDENT_HOURS} h; {alerts or 0} zones under an AQI alert; {routes} bus routes"
                 f"{headway_text}")
@@ -148,7 +149,7 @@ class LiveLayer:
     def apply(self, stream_id: str, batch_id: int, events: dict[str, pa.Table]) -> bool:
         """Apply one micro-batch; False when it was applied before (a replay)."""
         with self.warehouse.transaction(f"updating the live tables with batch {batch_id}") as cur:
-            cur.execute(f"LOCK TABLE {SCHEMA}.stream_progress")  # one batch at a time, whichever stream
+            self.warehouse.lock_for_writers(cur, f"{SCHEMA}.stream_progress")  # one batch at a time, any stream
             cur.execute(f"SELECT batch_id FROM {SCHEMA}.stream_progress WHERE stream_id = %s", (stream_id,))
             row = cur.fetchone()
             if row is not None and row[0] >= batch_id:
@@ -310,6 +311,8 @@ class _Batch:
                          "EXTRACT(EPOCH FROM (CAST(%s AS TIMESTAMPTZ) - reported_at)) / 60", (clock, clock))
         self.cur.execute(f"DELETE FROM {INCIDENTS.qualified} WHERE status = 'resolved' AND resolved_at < %s",
                          (clock - timedelta(hours=INCIDENT_HOURS),))
+        self.cur.execute(f"DELETE FROM {INCIDENTS.qualified} WHERE status <> 'resolved' AND last_update_at < %s",
+                         (clock - timedelta(hours=INCIDENT_STALE_HOURS),))
 
     # -- staging + MERGE ------------------------------------------------------------------------------------------
 

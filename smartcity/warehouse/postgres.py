@@ -11,7 +11,17 @@ from smartcity.warehouse import sql
 from smartcity.warehouse.base import PartitionData, Warehouse
 
 
+LOCK_TIMEOUT = "30s"
+
+
 class PostgresWarehouse(Warehouse):
+    def lock_for_writers(self, cur, table: str) -> None:
+        """SHARE ROW EXCLUSIVE: writers of `table` take turns, while readers (a dashboard, a BI tool, pg_dump)
+        neither wait for the writer nor make it wait. A lock not granted within LOCK_TIMEOUT (another writer, or
+        a session holding a stronger lock) fails the transaction instead of stalling it."""
+        cur.execute(f"SET LOCAL lock_timeout = '{LOCK_TIMEOUT}'")
+        cur.execute(f"LOCK TABLE {table} IN SHARE ROW EXCLUSIVE MODE")
+
     def index_sql(self, mart: Mart) -> list[str]:
         """An index on the partition columns: replacing a partition finds its rows instead of scanning the whole
         table, so a load costs the new hour's rows, not the table's history."""
