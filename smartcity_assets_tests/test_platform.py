@@ -126,6 +126,7 @@ def test_up_brings_events_into_the_marts_and_ctrl_c_stops_everything(tmp_path):
     # freshness over what the platform did, as the command reports it and as computed here
     fresh = smartcity("freshness", env=env)
     assert fresh.returncode == 0, fresh.stderr
+    assert "measuring the micro-batches of the last `smartcity up`" in fresh.stdout
     found = re.search(r"p50 ([\d.]+) s, p95 ([\d.]+) s, max ([\d.]+) s over ([\d,]+) events and (\d+) runs "
                       r"\(([\d,]+) still waiting\)", fresh.stdout)
     assert found, fresh.stdout

@@ -132,6 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
     fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
+    fresh.add_argument("--since", type=_utc_time, help="measure the micro-batches committed since this ISO time "
+                       "(default: those of the last `smartcity up`)")
+    fresh.add_argument("--all", action="store_true", help="measure every micro-batch in the lake")
 
     iam = sub.add_parser("iam-policies", help="write the least-privilege IAM policies of each component (JSON)")
     iam.add_argument("--out", default="deploy/iam", help="folder for <role>.policy.json / .trust.json")
@@ -248,14 +251,22 @@ def _dispatch(args: argparse.Namespace) -> int:
     if args.command == "freshness":
         import dagster as dg
 
-        from smartcity_commands.freshness import measure
+        from smartcity_commands.freshness import PlatformRun, measure
         from smartcity.lake import Lake
 
         home = settings.home_dir / "dagster"
         if not (home / "dagster.yaml").exists():
             raise ConfigError(f"no Dagster instance in {home}: start the platform with `smartcity up` first")
+        run = PlatformRun.load(settings.home_dir)
+        if args.all or (args.since is None and run is None):
+            since, until, what = None, None, "every micro-batch in the lake"
+        elif args.since is not None:
+            since, until, what = args.since, None, f"the micro-batches committed since {args.since.isoformat()}"
+        else:
+            since, until, what = run.started_at, run.stopped_at, f"the micro-batches of {run.describe()}"
+        print(f"measuring {what}")
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            print(measure(Lake.from_settings(settings), instance, mart=args.mart).summary())
+            print(measure(Lake.from_settings(settings), instance, mart=args.mart, since=since, until=until).summary())
         return 0
     if args.command == "iam-policies":
         from pathlib import Path

@@ -3,13 +3,17 @@ to its effect being visible in a mart (the end of the first mart run of its hour
 micro-batch carrying it was committed).
 
 Reads the commit manifests, the raw files' Kafka timestamps and the mart's materializations in the
-Dagster instance, so it measures the live platform as it ran, with nothing added to the hot path.
+Dagster instance, so it measures the live platform as it ran, with nothing added to the hot path. `smartcity up`
+records when it started and stopped (`PlatformRun`, in the home folder), and `smartcity freshness` measures the
+micro-batches of that run only, not those of an earlier demo or platform run in the same home.
 """
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -34,9 +38,48 @@ class Freshness:
                 f"over {self.events:,} events and {self.runs} runs ({self.pending:,} still waiting)")
 
 
+@dataclass(frozen=True)
+class PlatformRun:
+    """When the last `smartcity up` of a home started and (once it has) stopped."""
+
+    started_at: datetime
+    stopped_at: datetime | None = None
+
+    @staticmethod
+    def path(home: Path) -> Path:
+        return home / "platform-run.json"
+
+    @classmethod
+    def load(cls, home: Path) -> "PlatformRun | None":
+        path = cls.path(home)
+        if not path.exists():
+            return None
+        data = json.loads(path.read_text())
+        return cls(datetime.fromisoformat(data["started_at"]),
+                   datetime.fromisoformat(data["stopped_at"]) if data.get("stopped_at") else None)
+
+    def save(self, home: Path) -> None:
+        home.mkdir(parents=True, exist_ok=True)
+        self.path(home).write_text(json.dumps({"started_at": self.started_at.isoformat(), "stopped_at":
+                                               self.stopped_at.isoformat() if self.stopped_at else None}))
+
+    @classmethod
+    def begin(cls, home: Path) -> "PlatformRun":
+        run = cls(datetime.now(timezone.utc))
+        run.save(home)
+        return run
+
+    def end(self, home: Path) -> None:
+        PlatformRun(self.started_at, datetime.now(timezone.utc)).save(home)
+
+    def describe(self) -> str:
+        until = f"{self.stopped_at:%Y-%m-%d %H:%M:%S} UTC" if self.stopped_at else "now (still running)"
+        return f"the last `smartcity up`, {self.started_at:%Y-%m-%d %H:%M:%S} UTC to {until}"
+
+
 def measure(lake: Lake, instance, mart: str = "traffic_congestion", since: datetime | None = None,
-            produced_at: dict[str, np.ndarray] | None = None) -> Freshness:
-    """Latency distribution of one mart; `since` limits it to micro-batches committed after that time.
+            produced_at: dict[str, np.ndarray] | None = None, until: datetime | None = None) -> Freshness:
+    """Latency distribution of one mart over the micro-batches committed from `since` to `until` (either open).
     `produced_at` caches each raw file's Kafka timestamps across calls (files never change once committed)."""
     produced_at = {} if produced_at is None else produced_at
     import dagster as dg
@@ -57,7 +100,7 @@ def measure(lake: Lake, instance, mart: str = "traffic_congestion", since: datet
     latencies, pending = [], 0
     for m in found:
         committed = datetime.fromisoformat(m.committed_at).timestamp()
-        if since is not None and committed < since.timestamp():
+        if (since is not None and committed < since.timestamp()) or (until is not None and committed > until.timestamp()):
             continue
         for f in m.files:
             if f.partition.zone != layout.RAW:

@@ -15,13 +15,14 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 
 from smartcity import contracts
 from smartcity_commands import stack
 from smartcity_commands.dashboard import DEFAULT_PORT as DASHBOARD_PORT
 from smartcity_commands.dashboard import server as dashboard
+from smartcity_commands.freshness import PlatformRun
 from smartcity.errors import SmartcityError
 from smartcity.kafka import check_broker, ensure_topics
 from smartcity.lake import Lake
@@ -123,6 +124,7 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
     dashboard.check_port(dashboard_port, "--dashboard-port")
     already = stack.running_services(settings)
     started_stack: set[str] = set()
+    run: PlatformRun | None = None
     platform = Platform(settings, ui_port, vehicles, dashboard_port)
     try:  # whatever fails from here on (a broker that does not answer, a child that exits), what started stops
         for line in stack.up(settings):
@@ -134,7 +136,8 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
         # The topics exist before the stream starts, so its first plan already covers every partition.
         ensure_topics(settings, [c.topic for c in contracts.CONTRACTS])
         platform.prepare_dagster_home()
-        began = datetime.now(timezone.utc)
+        run = PlatformRun.begin(settings.home_dir)  # what `smartcity freshness` measures
+        began = run.started_at
         platform.start()
         print(f"\nDagster UI: http://127.0.0.1:{ui_port}  (the sensor runs by default; runs appear under Runs)")
         print(f"Live dashboard: {dashboard.url(dashboard_port)}  (the live tables, refreshed every few seconds; "
@@ -155,6 +158,8 @@ def run_platform(settings: Settings, ui_port: int, vehicles: int, status_every_s
         print("\nstopping")
     finally:
         platform.stop()
+        if run is not None:
+            run.end(settings.home_dir)
         if started_stack:
             for line in stack.down(settings):
                 print("  " + line)
