@@ -401,7 +401,7 @@ class LakeTables:
         met by re-planning on the new snapshot and committing again."""
         from pyiceberg.exceptions import CommitFailedException, ValidationException
 
-        from smartcity.lake.iceberg_commit import bounded_overwrite
+        from smartcity.lake.iceberg_commit import Transaction, bounded_overwrite
 
         hours = sorted(files)
         wanted = {h: {self.lake.uri_of(p): p for p in files[h]} for h in hours}
@@ -423,7 +423,7 @@ class LakeTables:
             marks = (current_marks - {h.key for h in hours}) | held
             try:
                 with reporting_denials("commit to the Iceberg table", self._identifier(definition)), \
-                        table.transaction() as tx:
+                        Transaction(table) as tx:
                     if removed or added:
                         with bounded_overwrite(tx, table.io, summary) as overwrite:
                             for f in removed:
@@ -439,8 +439,7 @@ class LakeTables:
                 log.info("%s: a concurrent commit won (%s); planning again (attempt %d)", definition.name, exc, attempt)
                 time.sleep(random.uniform(0.05, 0.2) * attempt)
                 continue
-            table = self.table(definition, refresh=True)
-            snapshot = table.current_snapshot()
+            snapshot = table.current_snapshot()  # the commit updated `table` (the cached one) in place
             return Commit(self._identifier(definition), snapshot.snapshot_id if snapshot else 0,
                           tuple(h.key for h in hours), len(added), len(removed),
                           sum(f.record_count for f in added), sum(f.record_count for f in removed), attempt)
