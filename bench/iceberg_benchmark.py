@@ -2,7 +2,7 @@
 beside writing that file alone (the baseline, same run), and the cost of planning a read of one hour as the
 table's commit count grows, with the size of its metadata.
 
-Maintenance (`smartcity.lake.table_maintenance.maintain`, what the nightly job runs) runs every
+Maintenance (`smartcity.lake.table_maintenance.maintain`, what the hourly job runs) runs every
 `--maintain-every` commits, here with no retention age (only the newest few snapshots survive it), standing in
 for a night's worth of commits; `--maintain-every 0` shows the table without maintenance, where every commit
 rewrites a metadata file listing all snapshots so far (slow beyond a few hundred commits).

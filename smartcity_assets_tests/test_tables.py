@@ -214,6 +214,19 @@ def test_maintenance_expires_old_snapshots_and_removes_only_unreferenced_files(l
         tables.read(READINGS, [H10], snapshot_id=commits[0].snapshot_id)
 
 
+def test_maintenance_keeps_at_most_the_newest_snapshots_however_young(lakehouse):
+    from smartcity.lake.table_maintenance import maintain
+
+    tables = open_tables(lakehouse)
+    commits = [tables.replace_hours(READINGS, {H10: [tables.write_hour(READINGS, H10, rows(H10, 1, first=n))]})
+               for n in range(7)]
+    done = maintain(tables, READINGS, retention=timedelta(days=7), keep_last=1, max_snapshots=3)
+    assert [s.snapshot_id for s in tables.table(READINGS, refresh=True).snapshots()] == \
+        [c.snapshot_id for c in commits[-3:]]
+    assert (done.snapshots_expired, done.snapshots_left) == (4, 3)
+    assert tables.read(READINGS, [H10]).column("value").to_pylist() == [6.0]
+
+
 def test_the_maintenance_job_runs_over_every_existing_table(lakehouse):
     from smartcity.catalog.tables import transformed_table
     from smartcity.tables import BY_NAME

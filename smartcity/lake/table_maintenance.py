@@ -1,6 +1,7 @@
 """Keeping the lake's Iceberg tables bounded: every commit adds a snapshot, a manifest list and manifests, and a
 replaced hour leaves its old data file behind for time travel. Maintenance expires snapshots older than the
-retention (always keeping the newest few, so `--as-of` still has something to go back to), then removes the
+retention or beyond a count (always keeping the newest few, so `--as-of` still has something to go back to; the
+count because every commit rewrites a metadata file that lists every snapshot kept), then removes the
 table's files that no remaining snapshot references and that are older than a safety age (so a file a running
 commit is about to reference, or a held-back hour's file kept for inspection, is not taken from under it).
 
@@ -19,7 +20,8 @@ from smartcity.lake.iceberg import LakeTable, LakeTables
 
 log = logging.getLogger(__name__)
 
-RETENTION = timedelta(days=7)  # snapshots younger than this stay readable (`smartcity query --as-of`)
+RETENTION = timedelta(days=7)  # snapshots younger than this stay readable (`smartcity query --as-of`) ...
+MAX_SNAPSHOTS = 500  # ... up to this many: every commit rewrites a metadata file listing them all
 KEEP_LAST = 10  # and at least this many of the newest, however old
 ORPHAN_AGE = timedelta(days=1)  # an unreferenced file younger than this is left alone
 
@@ -47,13 +49,18 @@ def referenced(tables: LakeTables, definition: LakeTable) -> set[str]:
 
 
 def maintain(tables: LakeTables, definition: LakeTable, retention: timedelta = RETENTION, keep_last: int = KEEP_LAST,
-             orphan_age: timedelta = ORPHAN_AGE, now: datetime | None = None) -> Maintained:
+             orphan_age: timedelta = ORPHAN_AGE, now: datetime | None = None,
+             max_snapshots: int = MAX_SNAPSHOTS) -> Maintained:
+    """Expire the snapshots older than `retention` and those beyond the newest `max_snapshots`, never the newest
+    `keep_last`; then remove the table's unreferenced files older than `orphan_age`."""
     now = now or datetime.now(timezone.utc)
     table = tables.table(definition, refresh=True)
     snapshots = sorted(table.snapshots(), key=lambda s: s.timestamp_ms)
     keep = {s.snapshot_id for s in snapshots[-max(keep_last, 1):]}
+    recent = {s.snapshot_id for s in snapshots[-max(max_snapshots, 1):]}
     cutoff = int((now - retention).timestamp() * 1000)
-    expired = [s.snapshot_id for s in snapshots if s.timestamp_ms < cutoff and s.snapshot_id not in keep]
+    expired = [s.snapshot_id for s in snapshots
+               if (s.timestamp_ms < cutoff or s.snapshot_id not in recent) and s.snapshot_id not in keep]
     if expired:
         table.maintenance.expire_snapshots().by_ids(expired).commit()
     needed = referenced(tables, definition)

@@ -1,6 +1,7 @@
-"""Table maintenance: a job (with a nightly schedule) that keeps every Iceberg table of the lake bounded —
-snapshots beyond the retention expired, files no snapshot needs removed (`smartcity.lake.table_maintenance`).
-Run it from the UI (Jobs -> iceberg_table_maintenance) or let the schedule do it at 03:00 UTC."""
+"""Table maintenance: a job (with an hourly schedule) that keeps every Iceberg table of the lake bounded —
+snapshots beyond the retention or the count expired, files no snapshot needs removed
+(`smartcity.lake.table_maintenance`). Run it from the UI (Jobs -> iceberg_table_maintenance) or let the
+schedule do it at minute 40 of every hour (live, a table gains a commit a minute or more)."""
 
 import dagster as dg
 
@@ -12,6 +13,7 @@ from smartcity_assets.resources import TablesResource
 class MaintenanceConfig(dg.Config):
     retention_days: float = table_maintenance.RETENTION.days
     keep_last: int = table_maintenance.KEEP_LAST
+    max_snapshots: int = table_maintenance.MAX_SNAPSHOTS
     orphan_age_hours: float = table_maintenance.ORPHAN_AGE.total_seconds() / 3600
 
 
@@ -25,7 +27,8 @@ def maintain_tables(context: dg.OpExecutionContext, config: MaintenanceConfig, t
         if not catalog.exists(definition):
             continue
         done = table_maintenance.maintain(catalog, definition, timedelta(days=config.retention_days),
-                                          config.keep_last, timedelta(hours=config.orphan_age_hours))
+                                          config.keep_last, timedelta(hours=config.orphan_age_hours),
+                                          max_snapshots=config.max_snapshots)
         context.log.info(f"{done.table}: {done.snapshots_expired} snapshots expired, {done.snapshots_left} left; "
                          f"{done.files_removed} unreferenced files removed ({done.bytes_removed:,} bytes)")
         results.append(done)
@@ -40,7 +43,7 @@ def iceberg_table_maintenance():
     maintain_tables()
 
 
-nightly = dg.ScheduleDefinition(job=iceberg_table_maintenance, cron_schedule="0 3 * * *", execution_timezone="UTC",
-                                default_status=dg.DefaultScheduleStatus.RUNNING)
+hourly = dg.ScheduleDefinition(job=iceberg_table_maintenance, cron_schedule="40 * * * *", execution_timezone="UTC",
+                               default_status=dg.DefaultScheduleStatus.RUNNING)
 
-defs = dg.Definitions(jobs=[iceberg_table_maintenance], schedules=[nightly])
+defs = dg.Definitions(jobs=[iceberg_table_maintenance], schedules=[hourly])
