@@ -173,8 +173,9 @@ def test_stream_killed_9_repeatedly_under_load_lands_everything_exactly_once(bro
 # -- object-store errors (moto behind a fault-injecting proxy) ----------------------------------------------
 
 @pytest.fixture
-def s3(broker_only):
-    """Settings for a lake on moto's S3 reached through a FaultProxy; clients time out after 1 s."""
+def s3(broker_only, warehouse):
+    """Settings for a lake on moto's S3 reached through a FaultProxy; clients time out after 1 s. The Iceberg
+    catalog (which the sensor reads for the hours the marts have) is a database of the test's own."""
     logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's request log
     with moto_server() as endpoint:
         proxy = FaultProxy(int(endpoint.rsplit(":", 1)[1]), hold_s=2.5).start()
@@ -182,7 +183,8 @@ def s3(broker_only):
             boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket="city-lake")
             settings = broker_only.model_copy(update={
                 "lake_uri": "s3://city-lake/smartcity", "s3_endpoint_url": proxy.url, "s3_max_attempts": 2,
-                "s3_timeout_s": 1.0, "lake_retries": 2, "lake_retry_backoff_s": 0.2})
+                "s3_timeout_s": 1.0, "lake_retries": 2, "lake_retry_backoff_s": 0.2,
+                "warehouse_url": SecretStr(warehouse)})
             yield settings, proxy
         finally:
             proxy.stop()

@@ -21,6 +21,7 @@ import pytest
 
 from smartcity_commands import stack
 from smartcity.lake import Lake, manifests
+from smartcity.lake.iceberg import LakeTables
 from smartcity.simulator.run import SimulationConfig, run_simulation
 from streaming.job import StreamRun, run_stream
 
@@ -263,8 +264,12 @@ def test_asset_page_shows_column_schema_and_metadata(page, sensor_run, landed, p
     page.get_by_text("dagster/row_count", exact=True).wait_for()
     metadata = page.locator("tr", has=page.get_by_text("dagster/row_count", exact=True))
     assert metadata.inner_text().split()[-1] == str(rows)
-    uri = page.locator("tr", has=page.get_by_text("dagster/uri", exact=True)).inner_text()
-    assert f"transformed/{ASSET[1]}/event_date={partition[:10]}/event_hour={partition[11:13]}" in uri.replace("\n", "")
+    uri = page.locator("tr", has=page.get_by_text("dagster/uri", exact=True)).inner_text().replace("\n", "")
+    assert f"/lake/transformed/{ASSET[1]}" in uri, uri  # the Iceberg table's location
+    # the snapshot the run committed, as the catalog has it
+    snapshot = page.locator("tr", has=page.get_by_text("snapshot_id", exact=True)).inner_text().split()[-1]
+    table = LakeTables.from_settings(landed).catalog.load_table(f"smartcity.transformed_{ASSET[1]}")
+    assert int(snapshot) in {s.snapshot_id for s in table.snapshots()}, snapshot
     assert page.get_by_text("Materialized", exact=True).first.is_visible()
     assert page.get_by_text(sensor_run[:8], exact=True).first.is_visible()
     shot(page, "asset-partition")

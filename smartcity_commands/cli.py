@@ -121,14 +121,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     up = sub.add_parser("up", help="the live platform: stack, streaming job, simulator, Dagster UI and daemon")
     up.add_argument("--ui-port", type=_port, default=3000, help="Dagster UI port (default 3000)")
-    up.add_argument("--dashboard-port", type=_port, default=DASHBOARD_PORT,
+    up.add_argument("--dashboard-port", type=int, default=DASHBOARD_PORT,
                     help=f"live dashboard port (default {DASHBOARD_PORT})")
     up.add_argument("--vehicles", type=_positive, default=2000, help="fleet size of the simulated city (default 2000)")
     up.add_argument("--duration", type=float, help="stop after this many seconds (default: until Ctrl-C)")
     up.add_argument("--status-every", type=float, default=60.0, help="seconds between status lines (default 60)")
 
     dashboard = sub.add_parser("dashboard", help="the live operations dashboard over the settings' warehouse")
-    dashboard.add_argument("--port", type=_port, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
+    dashboard.add_argument("--port", type=int, default=DASHBOARD_PORT, help=f"port (default {DASHBOARD_PORT})")
 
     fresh = sub.add_parser("freshness", help="produced -> visible-in-mart latency of the live platform's runs")
     fresh.add_argument("--mart", default="traffic_congestion", help="mart to measure (default traffic_congestion)")
