@@ -16,6 +16,7 @@ demo: $(BIN)/.installed
 	$(BIN)/smartcity demo
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check .
 	$(BIN)/pytest
 
 # The Dagster UI and daemon (sensors run) on the project-local instance configured by dagster.yaml.

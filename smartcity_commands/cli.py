@@ -18,7 +18,7 @@ def _utc_time(text: str) -> datetime:
     try:
         value = datetime.fromisoformat(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (e.g. 2026-11-29T08:00:00Z)")
+        raise argparse.ArgumentTypeError(f"not an ISO-8601 time: {text!r} (e.g. 2026-11-29T08:00:00Z)") from None
     if value.tzinfo is None:
         raise argparse.ArgumentTypeError(f"{text!r} has no timezone; add Z for UTC")
     return value
@@ -52,7 +52,7 @@ def _share(text: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}")
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
     if not 0.0 <= value <= 1.0:
         raise argparse.ArgumentTypeError(f"{value} is not a share between 0 and 1")
     return value
