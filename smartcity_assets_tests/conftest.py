@@ -71,3 +71,25 @@ def spark(tmp_path_factory):
     register(session)
     yield session
     session.stop()
+
+
+# -- markers for a fast inner loop: `pytest -m "not spark and not services and not browser"` -----------------------
+
+MARKERS = {"spark": "runs Spark (the session's, or a Spark process of its own)",
+           "services": "needs the embedded broker or PostgreSQL",
+           "browser": "drives Chromium"}
+_BY_FIXTURE = {"spark": "spark", "live_stack": "services", "broker_only": "services", "browser": "browser"}
+
+
+def pytest_configure(config):
+    for name, what in MARKERS.items():
+        config.addinivalue_line("markers", f"{name}: {what}")
+
+
+def pytest_collection_modifyitems(items):
+    """A test is marked by the fixtures it uses (directly or through others); the modules that start Spark or
+    the stack in a process of their own mark themselves (`pytestmark`)."""
+    for item in items:
+        for fixture, marker in _BY_FIXTURE.items():
+            if fixture in item.fixturenames:
+                item.add_marker(marker)

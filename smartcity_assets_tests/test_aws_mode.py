@@ -54,6 +54,8 @@ from smartcity.warehouse.redshift import RedshiftWarehouse, create_sql, table_at
 from .helpers import ROOT, command_env, embedded_settings, expected_messages, query
 from .moto_iam import EnforcingAws, scoped_authorization
 
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
+
 WRITER, PIPELINE, LOADER, ANALYST = ("smartcity-streaming-writer", "smartcity-pipeline",
                                      "smartcity-warehouse-loader", "smartcity-analyst")
 ROLES = (WRITER, PIPELINE, LOADER, ANALYST)

@@ -47,6 +47,8 @@ from .helpers import (
     wait_until,
 )
 
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
+
 HOUR = "2026-11-29-10:00"
 EVERY_LAYER = ("transformed", "catalog", "marts")
 TASK_LINE = re.compile(r"(Running|Finished) task (\d+)\.(\d+) in stage (\d+\.\d+)")

@@ -18,6 +18,8 @@ from smartcity_commands import stack
 
 from .helpers import command_env, embedded_settings, query
 
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
+
 HOURS = 2
 FIRST_HOUR = 6  # the demo's day starts at 06:00 UTC, yesterday
 RAIN = ("rain", "heavy_rain")

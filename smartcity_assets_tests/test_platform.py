@@ -18,11 +18,14 @@ import dagster as dg
 import numpy as np
 import psutil
 import pyarrow.parquet as pq
+import pytest
 
 from smartcity_commands import stack
 from smartcity_commands.stack import free_port
 
 from .helpers import command_env, embedded_settings, smartcity, wait_until
+
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
 
 MART = dg.AssetKey(["marts", "traffic_congestion"])
 

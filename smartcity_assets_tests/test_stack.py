@@ -12,6 +12,8 @@ from smartcity.errors import StackError
 
 from .helpers import embedded_settings
 
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
+
 
 def _port_open(port: int) -> bool:
     with socket.socket() as s:

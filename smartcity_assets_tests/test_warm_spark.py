@@ -37,6 +37,8 @@ from .helpers import (
     wait_until,
 )
 
+pytestmark = [pytest.mark.spark, pytest.mark.services]  # Spark and the stack in processes of their own
+
 HOUR = "2026-11-29-10:00"
 GROUPS = ("transformed", "catalog", "marts")
 
