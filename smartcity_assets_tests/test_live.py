@@ -342,6 +342,9 @@ def test_a_reader_holding_a_live_table_open_does_not_stall_the_stream(warehouse)
     layer = LiveLayer(PostgresWarehouse(warehouse))
     layer.ensure()
     reader = psycopg2.connect(warehouse)
+    outcome: list = []
+    writer = threading.Thread(target=lambda: outcome.append(
+        layer.apply("stream-a", 0, emergency_batch(incident("INC-A", "reported", CLOCK)))))
     try:
         with reader.cursor() as cur:
             cur.execute("SELECT * FROM live.stream_progress")
@@ -350,15 +353,13 @@ def test_a_reader_holding_a_live_table_open_does_not_stall_the_stream(warehouse)
             cur.execute("SELECT mode FROM pg_locks WHERE pid = pg_backend_pid() AND relation = "
                         "'live.stream_progress'::regclass")
             assert ("AccessShareLock",) in cur.fetchall()  # the reader's transaction holds the table open
-        outcome: list = []
-        writer = threading.Thread(target=lambda: outcome.append(
-            layer.apply("stream-a", 0, emergency_batch(incident("INC-A", "reported", CLOCK)))))
         writer.start()
         writer.join(120)  # not a timing bound: a writer waiting for this reader would wait for ever
         assert not writer.is_alive() and outcome == [True], "the batch waited for a reader"
     finally:
         reader.close()
-        writer.join()
+        if writer.is_alive():
+            writer.join()
     assert query(warehouse, "SELECT incident_id FROM live.incidents").incident_id.tolist() == ["INC-A"]
 
 

@@ -250,10 +250,14 @@ class LakeTables:
         except NoSuchTableError:
             raise
         except Exception as exc:
-            if is_access_denied(exc):
-                raise denial("read the Iceberg table", self._identifier(definition), exc) from None
-            raise TableError(f"the Iceberg table {self._identifier(definition)} cannot be loaded: "
-                             f"{_unreadable(exc)}. Nothing was written; {self._recovery(definition)}") from None
+            raise self._read_failure(definition, exc, f"cannot be loaded: {_unreadable(exc)}. Nothing was written; "
+                                                      f"{self._recovery(definition)}") from None
+
+    def _read_failure(self, definition: LakeTable, exc: Exception, problem: str) -> Exception:
+        """What to raise for `exc` met while reading the table: a denial, or a TableError saying `problem`."""
+        if is_access_denied(exc):
+            return denial("read the Iceberg table", self._identifier(definition), exc)
+        return TableError(f"the Iceberg table {self._identifier(definition)} {problem}")
 
     def _recovery(self, definition: LakeTable) -> str:
         """What to do about a table whose current metadata cannot be read."""
@@ -360,11 +364,9 @@ class LakeTables:
         except TableError:
             raise
         except Exception as exc:
-            if is_access_denied(exc):
-                raise denial("read the Iceberg table", self._identifier(definition), exc) from None
-            raise TableError(f"the Iceberg table {self._identifier(definition)} cannot be read at snapshot "
-                             f"{snapshot.snapshot_id}: {_unreadable(exc)}. Nothing was written; an earlier "
-                             "snapshot may still be readable (`smartcity query --as-of <snapshot id>`)") from None
+            raise self._read_failure(definition, exc, f"cannot be read at snapshot {snapshot.snapshot_id}: "
+                                     f"{_unreadable(exc)}. Nothing was written; an earlier snapshot may still be "
+                                     "readable (`smartcity query --as-of <snapshot id>`)") from None
         return out
 
     def hour_files(self, definition: LakeTable, hours: list[Hour], snapshot_id: int | None = None

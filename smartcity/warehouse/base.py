@@ -95,7 +95,8 @@ class Warehouse(ABC):
         except psycopg2.errors.LockNotAvailable as exc:
             raise WarehouseUnavailable(
                 f"{self.name}: a lock needed while {what} was not granted in time ({' '.join(str(exc).split())}): another "
-                "session holds it. Nothing of it was committed; it is tried again") from None
+                "session holds it. It was one transaction, so nothing of it was committed; run it again once that "
+                "session is done (the stream retries by itself)") from None
         except (psycopg2.OperationalError, psycopg2.InterfaceError) as exc:
             raise WarehouseUnavailable(
                 f"{self.name} at {describe(self.dsn)} went away while {what}: "
